@@ -1,0 +1,57 @@
+"""componentize-py entry point for the `runtime` world (guest-runtime/wit/runtime.wit).
+
+A thin adapter: the logic lives in `toolsmith_harness`, which does not import the bindings and is
+tested natively. Nothing may escape an export (the glue would trap), so every method turns any
+exception into the WIT `result`'s error string.
+
+The module body runs once, at build time: `warmup.run()` imports everything a tool may use and
+exercises each export so their lazy imports are in the snapshot.
+"""
+
+from componentize_py_types import Err
+
+import toolsmith_harness as harness
+from toolsmith_harness import warmup
+
+_INTERNAL = (
+    '{"error_type": "InternalError", "message": "toolsmith harness failed while reporting an error"}'
+)
+
+
+def _error(exc):
+    try:
+        if isinstance(exc, harness.Failure):
+            return Err(exc.to_json())
+    except BaseException:  # noqa: BLE001 - the error path must not fail
+        pass
+    return Err(_INTERNAL)
+
+
+def _export(fn, *args):
+    try:
+        return fn(*args)
+    except BaseException as exc:  # noqa: BLE001
+        raise _error(exc) from None
+
+
+class WitWorld:
+    def compile(self, source: str, filename: str) -> bytes:
+        return _export(harness.compile, source, filename)
+
+    def call(self, code: bytes, function: str, args: str, options: str) -> str:
+        return _export(harness.call, code, function, args, options)
+
+    def describe(self, code: bytes, function: str) -> str:
+        return _export(harness.describe, code, function)
+
+    def run_tests(self, tool_code: bytes, module_name: str, test_source: str, options: str) -> str:
+        return _export(harness.run_tests, tool_code, module_name, test_source, options)
+
+    def allowed_modules(self) -> list[str]:
+        try:
+            return harness.allowed_modules()
+        except BaseException:  # noqa: BLE001
+            return []
+
+
+warmup.run()

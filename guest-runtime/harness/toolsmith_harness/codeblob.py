@@ -1,0 +1,125 @@
+"""Compiling tool source to the opaque bytes the host stores, and loading them back as a fresh
+module.
+
+The bytes are `marshal.dumps((TAG, filename, source, code))`: the code object compiled by this
+interpreter, plus the source so that tracebacks can show the tool's lines. They are only valid for
+the CPython that made them (marshal is version-specific); anything else is refused as InvalidCode.
+"""
+
+import ast
+import linecache
+import marshal
+import sys
+import traceback
+import types
+
+from .errors import INVALID_CODE, SYNTAX_ERROR, Failure
+
+TAG = "toolsmith-code-v1"
+
+
+class Blob:
+    __slots__ = ("filename", "source", "code")
+
+    def __init__(self, filename, source, code):
+        self.filename = filename
+        self.source = source
+        self.code = code
+
+
+def _syntax_failure(exc, filename):
+    if isinstance(exc, SyntaxError):
+        line = exc.lineno
+        where = f" (line {line}" + (f", column {exc.offset})" if exc.offset else ")") if line else ""
+        message = f"{exc.msg}{where}"
+        if type(exc) is not SyntaxError:
+            message = f"{type(exc).__name__}: {message}"
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        return Failure(SYNTAX_ERROR, message, line=line, traceback=text)
+    # Python 3.11 raises ValueError for a NUL byte in the source.
+    return Failure(SYNTAX_ERROR, f"{filename}: {exc}")
+
+
+def parse(source, filename):
+    """`ast.parse`, with a SyntaxError turned into Failure(SyntaxError) carrying its line."""
+    if not isinstance(source, str):
+        raise Failure(SYNTAX_ERROR, f"source must be text, not {type(source).__name__}")
+    try:
+        return ast.parse(source, filename)
+    except (SyntaxError, ValueError) as exc:
+        raise _syntax_failure(exc, filename) from None
+
+
+def compile_tree(tree, filename):
+    """Compile a checked AST; some errors (`return` outside a function) only show up here."""
+    try:
+        return compile(tree, filename, "exec", dont_inherit=True, optimize=0)
+    except (SyntaxError, ValueError) as exc:
+        raise _syntax_failure(exc, filename) from None
+
+
+def compile_source(source, filename, policy):
+    """Parse, check imports against `policy`, compile; return the blob bytes."""
+    filename = filename or "tool.py"
+    tree = parse(source, filename)
+    policy.check_tree(tree)
+    code = compile_tree(tree, filename)
+    return marshal.dumps((TAG, filename, source, code))
+
+
+def load(data):
+    """The Blob inside bytes made by `compile_source`, or Failure(InvalidCode)."""
+    try:
+        value = marshal.loads(bytes(data))
+    except (EOFError, ValueError, TypeError) as exc:
+        raise Failure(INVALID_CODE, f"code is not bytes made by this runtime's compile ({exc})") from None
+    if not (
+        isinstance(value, tuple)
+        and len(value) == 4
+        and value[0] == TAG
+        and isinstance(value[1], str)
+        and isinstance(value[2], str)
+        and isinstance(value[3], types.CodeType)
+    ):
+        raise Failure(INVALID_CODE, "code is not bytes made by this runtime's compile (unknown layout)")
+    return Blob(value[1], value[2], value[3])
+
+
+def remember_source(filename, source):
+    """Let tracebacks show lines of code that exists only in memory."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+def new_module(name, filename, policy):
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    module.__builtins__ = policy.builtins_dict()
+    return module
+
+
+class registered:
+    """Put `module` in sys.modules under its name for the duration (dataclasses, typing and
+    `from <module> import f` look there), restoring what was there before."""
+
+    def __init__(self, module):
+        self.module = module
+        self.name = module.__name__
+
+    def __enter__(self):
+        self.saved = sys.modules.get(self.name)
+        sys.modules[self.name] = self.module
+        return self.module
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            sys.modules.pop(self.name, None)
+        else:
+            sys.modules[self.name] = self.saved
+        return False
+
+
+def execute(blob, module):
+    """Run the blob's code as `module`'s body (exceptions propagate)."""
+    remember_source(blob.filename, blob.source)
+    exec(blob.code, module.__dict__)
+    return module
