@@ -122,14 +122,23 @@ make_component() {
     log "building the component $KEY (componentize-py; 15-40 s)"
     local started=$SECONDS
     (cd "$tmp" && "$VENV/bin/componentize-py" -d "$HERE/wit" -w runtime componentize app \
-        -p "$tmp/stage" -p "$SITE" -o "$tmp/runtime.wasm" >&2) ||
+        -p "$tmp/stage" -p "$SITE" -o "$tmp/runtime.wasm" >&2) || {
+        rm -rf "$tmp"
         die "componentize-py failed (a warm-up failure in harness/toolsmith_harness/warmup.py shows above)"
+    }
     log "built in $((SECONDS - started)) s: $(du -h "$tmp/runtime.wasm" | cut -f1)"
     rm -rf "$tmp/stage"
     rm -rf "$OUT_DIR"
     mv "$tmp" "$OUT_DIR"
 }
 with_lock "$OUT_DIR.lock" make_component
+
+# Keep the newest few components: each is ~30 MB and a harness edit makes a new one.
+KEEP=5
+find "$CACHE/runtime" -mindepth 1 -maxdepth 1 -type d ! -name '*.tmp.*' -printf '%T@ %p\n' |
+    sort -rn | tail -n +$((KEEP + 1)) | cut -d' ' -f2- | while read -r old; do
+        [ "$old" = "$OUT_DIR" ] || rm -rf "$old" "$old.lock"
+    done
 
 mkdir -p "$HERE/build"
 if ! cmp -s "$OUT" "$HERE/build/runtime.wasm"; then

@@ -1,12 +1,14 @@
 """Compiling tool source to the opaque bytes the host stores, and loading them back as a fresh
 module.
 
-The bytes are `marshal.dumps((TAG, filename, source, code))`: the code object compiled by this
-interpreter, plus the source so that tracebacks can show the tool's lines. They are only valid for
-the CPython that made them (marshal is version-specific); anything else is refused as InvalidCode.
+The bytes are `HEADER + marshal.dumps((filename, source, code))`: the code object compiled by this
+interpreter, plus the source so that tracebacks can show the tool's lines. HEADER holds this
+CPython's bytecode magic number: code made by another version is refused as InvalidCode before
+marshal reads it (unmarshalling another version's code object can crash the interpreter).
 """
 
 import ast
+import importlib.util
 import linecache
 import marshal
 import sys
@@ -15,7 +17,7 @@ import types
 
 from .errors import INVALID_CODE, SYNTAX_ERROR, Failure
 
-TAG = "toolsmith-code-v1"
+HEADER = b"toolsmith-code-v1:" + importlib.util.MAGIC_NUMBER
 
 
 class Blob:
@@ -64,25 +66,30 @@ def compile_source(source, filename, policy):
     tree = parse(source, filename)
     policy.check_tree(tree)
     code = compile_tree(tree, filename)
-    return marshal.dumps((TAG, filename, source, code))
+    return HEADER + marshal.dumps((filename, source, code))
 
 
 def load(data):
     """The Blob inside bytes made by `compile_source`, or Failure(InvalidCode)."""
+    data = bytes(data)
+    if not data.startswith(HEADER):
+        raise Failure(
+            INVALID_CODE,
+            "code was not made by this runtime's compile (or by another Python version): compile the tool again",
+        )
     try:
-        value = marshal.loads(bytes(data))
+        value = marshal.loads(data[len(HEADER):])
     except (EOFError, ValueError, TypeError) as exc:
-        raise Failure(INVALID_CODE, f"code is not bytes made by this runtime's compile ({exc})") from None
+        raise Failure(INVALID_CODE, f"code is damaged ({exc}): compile the tool again") from None
     if not (
         isinstance(value, tuple)
-        and len(value) == 4
-        and value[0] == TAG
+        and len(value) == 3
+        and isinstance(value[0], str)
         and isinstance(value[1], str)
-        and isinstance(value[2], str)
-        and isinstance(value[3], types.CodeType)
+        and isinstance(value[2], types.CodeType)
     ):
-        raise Failure(INVALID_CODE, "code is not bytes made by this runtime's compile (unknown layout)")
-    return Blob(value[1], value[2], value[3])
+        raise Failure(INVALID_CODE, "code has an unknown layout: compile the tool again")
+    return Blob(*value)
 
 
 def remember_source(filename, source):

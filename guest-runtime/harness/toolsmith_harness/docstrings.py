@@ -38,6 +38,7 @@ _GOOGLE_OTHER = {
 _NUMPY_UNDERLINE = re.compile(r"^\s*-{3,}\s*$")
 _REST_FIELD = re.compile(r"^:(param|parameter|arg|argument|key|keyword|returns?|type|rtype|raises?|except)\b([^:]*):\s*(.*)$")
 _GOOGLE_ITEM = re.compile(r"^(\*{0,2}[A-Za-z_][A-Za-z0-9_]*)\s*(\([^)]*\))?\s*:\s*(.*)$")
+_ANY_LINE = re.compile(r"^(.+)$")
 _NUMPY_ITEM = re.compile(r"^(\*{0,2}[A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*\*{0,2}[A-Za-z_][A-Za-z0-9_]*)*)\s*(?::\s*(.*))?$")
 
 
@@ -158,7 +159,7 @@ def _parse_numpy(lines, doc):
                 for param in _names(match.group(1)):
                     doc.params.setdefault(param, text)
         elif name in ("returns", "yields") and not doc.returns:
-            items = _items(block, _NUMPY_ITEM)
+            items = _items(block, _ANY_LINE)  # "int", "list of float", "name : type"
             doc.returns = " ".join(_join(rest) or m.group(0).strip() for m, rest in items)
 
 

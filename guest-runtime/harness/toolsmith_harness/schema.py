@@ -160,6 +160,17 @@ def _type_hints(obj):
         return {}
 
 
+def _resolve(annotation, fn):
+    """A string annotation (`from __future__ import annotations`) evaluated in the function's
+    module, when get_type_hints could not do the whole signature at once."""
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, dict(getattr(fn, "__globals__", {})))  # noqa: S307 - the tool's own code
+    except Exception:  # noqa: BLE001 - an undefined name: leave it unresolved
+        return annotation
+
+
 def _json_default(value):
     if isinstance(value, enum.Enum):
         value = value.value
@@ -178,7 +189,7 @@ def parameters_schema(fn, doc):
     properties, required = {}, []
     extra = False
     for name, param in signature.parameters.items():
-        annotation = hints.get(name, param.annotation)
+        annotation = hints[name] if name in hints else _resolve(param.annotation, fn)
         if param.kind is param.VAR_POSITIONAL:
             continue  # arguments are passed by keyword only
         if param.kind is param.VAR_KEYWORD:
@@ -208,7 +219,7 @@ def returns_schema(fn, doc):
     if "return" in hints:
         annotation = hints["return"]
     else:
-        annotation = inspect.signature(fn, **_SIGNATURE_KW).return_annotation
+        annotation = _resolve(inspect.signature(fn, **_SIGNATURE_KW).return_annotation, fn)
     schema = schema_for(annotation)
     if doc.returns:
         schema["description"] = doc.returns

@@ -162,18 +162,19 @@ class Runner:
                 raise FixtureError(f"fixture '{name}': fixture params are not supported in the WASM runtime")
             shared = fdef.scope != "function"
             if shared and name in self.cached:
-                return self.cached[name]
-            args = {
-                n: self._fixture(n, item, defs, values, teardowns, chain + [name])
-                for n in _requested(fdef.function)
-            }
-            value = fdef.function(**args)
-            if inspect.isgenerator(value):
-                gen = value
-                value = next(gen)
-                (self.final_teardowns if shared else teardowns).append((name, gen))
-            if shared:
-                self.cached[name] = value
+                value = self.cached[name]
+            else:
+                args = {
+                    n: self._fixture(n, item, defs, values, teardowns, chain + [name])
+                    for n in _requested(fdef.function)
+                }
+                value = fdef.function(**args)
+                if inspect.isgenerator(value):
+                    gen = value
+                    value = next(gen)
+                    (self.final_teardowns if shared else teardowns).append((name, gen))
+                if shared:
+                    self.cached[name] = value
         elif name in ("self", "cls"):
             raise FixtureError(f"unexpected parameter '{name}'")
         else:
@@ -378,31 +379,48 @@ def summary_line(counts, seconds):
     return f"{body} in {seconds:.2f}s"
 
 
+_TRUNCATED = "... (truncated to max_output_bytes)"
+
+
+def _fit(text, room):
+    """`text` cut to `room` characters, marking the cut."""
+    if len(text) <= room:
+        return text
+    return text[: max(room - len(_TRUNCATED) - 1, 0)] + "\n" + _TRUNCATED
+
+
 def render(outcomes, test_filename, counts, seconds, limit):
+    """pytest's report: the outcome of each test, the failures and errors, the short test summary
+    and the closing line. Within `limit` characters, the closing line and the short summary are
+    kept first, then the list, then the details."""
     symbol = {PASSED: "PASSED", FAILED: "FAILED", ERROR: "ERROR", SKIPPED: "SKIPPED"}
-    lines = [f"collected {len(outcomes)} item{'s' if len(outcomes) != 1 else ''}", ""]
-    lines += [f"{_node(test_filename, o.name)} {symbol[o.outcome]}" for o in outcomes]
+    listing = [f"collected {len(outcomes)} item{'s' if len(outcomes) != 1 else ''}", ""]
+    listing += [f"{_node(test_filename, o.name)} {symbol[o.outcome]}" for o in outcomes]
+    details = []
     for kind, title in ((ERROR, "ERRORS"), (FAILED, "FAILURES")):
         bad = [o for o in outcomes if o.outcome == kind]
         if bad:
-            lines += ["", _banner(title)]
+            details += ["", _banner(title)]
             for o in bad:
                 title = o.name if kind == FAILED else f"ERROR at setup of {o.name}"
                 if o.name == test_filename:
                     title = f"ERROR collecting {test_filename}"
-                lines += [_banner(title, "_"), o.message, ""]
+                details += [_banner(title, "_"), o.message, ""]
+    summary = []
     notable = [o for o in outcomes if o.outcome != PASSED]
     if notable:
-        lines += [_banner("short test summary info")]
+        summary += [_banner("short test summary info")]
         for o in notable:
             first = o.short.splitlines()[0] if o.short else ""
-            lines.append(f"{symbol[o.outcome]} {_node(test_filename, o.name)}" + (f" - {first}" if first else ""))
-    final = _banner(summary_line(counts, seconds))
-    text = "\n".join(lines)
-    room = max(limit - len(final) - 40, 0)
-    if len(text) > room:
-        text = text[:room] + "\n... (output truncated to max_output_bytes)"
-    return text + "\n" + final + "\n"
+            summary.append(f"{symbol[o.outcome]} {_node(test_filename, o.name)}" + (f" - {first}" if first else ""))
+    final = _banner(summary_line(counts, seconds)) + "\n"
+    room = max(limit - len(final), 0)
+    summary_text = _fit("\n".join(summary), room // 2 - 1) + "\n" if summary else ""
+    room -= len(summary_text)
+    listing_text = _fit("\n".join(listing), (room // 2 if details else room) - 1) + "\n"
+    room -= len(listing_text)
+    details_text = _fit("\n".join(details), room - 1) + "\n" if details and room > len(_TRUNCATED) + 2 else ""
+    return listing_text + details_text + summary_text + final
 
 
 # -- the export ---------------------------------------------------------------------------------

@@ -1,0 +1,5 @@
+from tool import f, g
+
+
+def test_f():
+    assert f() == 1

@@ -1,0 +1,7 @@
+import json
+
+SETTINGS = json.loads("{not json}")
+
+
+def f():
+    return SETTINGS
