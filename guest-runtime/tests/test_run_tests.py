@@ -142,3 +142,24 @@ def test_the_tool_module_is_unregistered_afterwards(runtime, code):
         assert "adder" not in sys.modules
     report = runtime.run_tests(code, "adder", "def test_a():\n    pass\n")
     assert report["passed"] == 1
+
+
+def test_dataclasses_in_tool_and_tests(runtime):
+    tool = (
+        "from __future__ import annotations\nfrom dataclasses import dataclass, field\n\n"
+        "@dataclass\nclass Item:\n    name: str\n    tags: list[str] = field(default_factory=list)\n\n"
+        "def make(name: str) -> Item:\n    return Item(name)\n"
+    )
+    tests = (
+        "from __future__ import annotations\nfrom dataclasses import dataclass\nfrom inventory import make, Item\n\n"
+        "@dataclass\nclass Expected:\n    name: str\n\n"
+        "def test_make():\n    assert make('a') == Item('a', [])\n    assert Expected('a').name == make('a').name\n"
+    )
+    report = runtime.run_tests(runtime.compile(tool, "inventory.py"), "inventory", tests)
+    assert report["passed"] == 1, report["output"]
+
+
+def test_async_tests_fail_clearly(runtime, code):
+    report = runtime.run_tests(code, "adder", "async def test_a():\n    pass\n")
+    assert report["tests"][0]["outcome"] == "failed"
+    assert "async def functions are not natively supported" in report["tests"][0]["message"]

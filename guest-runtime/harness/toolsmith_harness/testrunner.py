@@ -217,6 +217,9 @@ class Runner:
                 outcome = Outcome(item.name, ERROR, f"{item.name}: {exc}", str(exc))
             except BaseException as exc:  # noqa: BLE001 - an error in a fixture
                 outcome = self._report(item, ERROR, exc, capture)
+            if outcome is None and inspect.iscoroutinefunction(item.function):
+                message = "async def functions are not natively supported (no asyncio plugin in the WASM runtime)"
+                outcome = Outcome(item.name, FAILED, f"{item.name}: {message}", message)
             if outcome is None:
                 try:
                     function(**kwargs)
@@ -450,7 +453,7 @@ def run_tests(tool_code, module_name, test_source, options):
     test_module.__dict__["@pytest_ar"] = rewrite_module
     outcomes = []
     load_capture = Capture(opts["max_output_bytes"])
-    with codeblob.registered(tool_module), _assertion_hooks():
+    with codeblob.registered(tool_module), codeblob.registered(test_module), _assertion_hooks():
         loaded = False
         with load_capture:
             try:
