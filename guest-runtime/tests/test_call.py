@@ -259,3 +259,15 @@ def test_stdlib_modules_are_usable(runtime):
     assert result["rows"] == [{"a": "1", "b": "2"}]
     assert result["b64"] == "aGk=" and result["day"] == "2024-02-29" and result["sum"] == "0.3"
     assert result["uuid_len"] == 36 and result["rand"] is True
+
+
+def test_lone_surrogates_cannot_break_the_answer(runtime, expect_error):
+    code = runtime.compile(
+        "def pair():\n    return '\\ud83d\\ude00'\n"
+        "def lone():\n    print('\\udc80')\n    return 'a\\ud800b'\n"
+        "def fails():\n    raise ValueError('\\ud800')\n"
+    )
+    assert runtime.call(code, "pair")["result"] == "\U0001F600"
+    out = runtime.call(code, "lone")
+    assert out["result"] == "a\ufffdb" and out["stdout"] == "\ufffd\n"
+    assert expect_error("ValueError", runtime.call, code, "fails")["message"] == "\ufffd"

@@ -32,6 +32,16 @@ HARNESS_ERROR_TYPES = (
 )
 
 
+def valid_text(text):
+    """`text` as valid Unicode: a WIT string cannot hold lone surrogates (the glue traps on
+    them), so pairs are joined and lone ones become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class Failure(Exception):
     """An export's error result. `payload` is the JSON-ready error object."""
 
@@ -47,7 +57,7 @@ class Failure(Exception):
         return self.payload["error_type"]
 
     def to_json(self):
-        return json.dumps(self.payload, ensure_ascii=False)
+        return valid_text(json.dumps(self.payload, ensure_ascii=False))
 
 
 def internal_failure(exc):

@@ -9,7 +9,7 @@ import math
 import sys
 
 from .capture import DEFAULT_MAX_OUTPUT_BYTES
-from .errors import INVALID_ARGUMENTS, INVALID_OPTIONS, RESULT_NOT_JSON, Failure
+from .errors import INVALID_ARGUMENTS, INVALID_OPTIONS, RESULT_NOT_JSON, Failure, valid_text
 
 MAX_DEPTH = 200
 
@@ -35,7 +35,7 @@ def loads(text):
 
 def dumps(value):
     with _unlimited_digits():
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return valid_text(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
 def parse_args(text):

@@ -15,7 +15,7 @@ import pytest  # noqa: F401 - into the snapshot: tests import it
 
 from . import allowlist
 from . import allowed_modules, call, compile, describe, run_tests  # noqa: A004
-from .errors import Failure
+from .errors import Failure, valid_text
 
 _TOOL = '''
 """A warm-up tool."""
@@ -147,6 +147,9 @@ def run():
         _expect(got["error_type"] == error_type, f"call {function}: {got}")
     _expect(_failure(call, code, "stats", "[1]", "{}")["error_type"] == "InvalidArguments", "args")
     _expect(_failure(call, b"junk", "stats", "{}", "{}")["error_type"] == "InvalidCode", "code")
+
+    _expect(valid_text("a\ud83d\ude00\ud800") == "a\U0001F600\ufffd", "lone surrogates")  # the utf-16 codec
+    _expect(json.loads(Failure("X", "m\udc80").to_json())["message"] == "m\ufffd", "Failure.to_json")
 
     described = json.loads(describe(code, "stats"))
     _expect(described["parameters"]["required"] == ["values"], f"describe: {described}")
