@@ -21,35 +21,44 @@ _INTERNAL = (
 def _error(exc):
     try:
         if isinstance(exc, harness.Failure):
-            return Err(exc.to_json())
+            text = exc.to_json()
+            if type(text) is str:
+                return Err(text)
     except BaseException:  # noqa: BLE001 - the error path must not fail
         pass
     return Err(_INTERNAL)
 
 
-def _export(fn, *args):
+def _export(kind, fn, *args):
+    """`fn(*args)`, which must return a `kind`; anything else becomes the error result.
+
+    (Tool code shares the stdlib's module objects with the harness and could patch them: a
+    wrongly typed answer must not reach the glue.)"""
     try:
-        return fn(*args)
+        value = fn(*args)
     except BaseException as exc:  # noqa: BLE001
         raise _error(exc) from None
+    if type(value) is not kind:
+        raise Err(_INTERNAL)
+    return value
 
 
 class WitWorld:
     def compile(self, source: str, filename: str) -> bytes:
-        return _export(harness.compile, source, filename)
+        return _export(bytes, harness.compile, source, filename)
 
     def call(self, code: bytes, function: str, args: str, options: str) -> str:
-        return _export(harness.call, code, function, args, options)
+        return _export(str, harness.call, code, function, args, options)
 
     def describe(self, code: bytes, function: str) -> str:
-        return _export(harness.describe, code, function)
+        return _export(str, harness.describe, code, function)
 
     def run_tests(self, tool_code: bytes, module_name: str, test_source: str, options: str) -> str:
-        return _export(harness.run_tests, tool_code, module_name, test_source, options)
+        return _export(str, harness.run_tests, tool_code, module_name, test_source, options)
 
     def allowed_modules(self) -> list[str]:
         try:
-            return harness.allowed_modules()
+            return [str(name) for name in harness.allowed_modules()]
         except BaseException:  # noqa: BLE001
             return []
 

@@ -271,3 +271,11 @@ def test_lone_surrogates_cannot_break_the_answer(runtime, expect_error):
     out = runtime.call(code, "lone")
     assert out["result"] == "a\ufffdb" and out["stdout"] == "\ufffd\n"
     assert expect_error("ValueError", runtime.call, code, "fails")["message"] == "\ufffd"
+
+
+def test_a_tool_patching_json_cannot_break_the_answer(runtime, expect_error):
+    if runtime.name == "native":
+        pytest.skip("natively the tool would patch this test process's json module")
+    code = runtime.compile("import json\n\ndef f():\n    json.dumps = lambda *a, **k: 42\n    return 1\n")
+    payload = expect_error("InternalError", runtime.call, code, "f")
+    assert payload["message"]
