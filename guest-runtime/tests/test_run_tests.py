@@ -163,3 +163,11 @@ def test_async_tests_fail_clearly(runtime, code):
     report = runtime.run_tests(code, "adder", "async def test_a():\n    pass\n")
     assert report["tests"][0]["outcome"] == "failed"
     assert "async def functions are not natively supported" in report["tests"][0]["message"]
+
+
+def test_a_broken_skipif_condition_is_that_tests_error(runtime, code):
+    tests = "import pytest\n\n@pytest.mark.skipif('undefined_name', reason='x')\ndef test_a():\n    pass\n\ndef test_b():\n    pass\n"
+    report = runtime.run_tests(code, "adder", tests)
+    outcomes = {t["name"]: t["outcome"] for t in report["tests"]}
+    assert outcomes == {"test_a": "error", "test_b": "passed"}
+    assert "NameError" in report["tests"][0]["message"]

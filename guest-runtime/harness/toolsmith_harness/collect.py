@@ -32,6 +32,10 @@ class FixtureDef:
         self.autouse = autouse
         self.params = params
 
+    def bound_to(self, instance):
+        """This fixture, defined in a test class, as a method of `instance`."""
+        return FixtureDef(self.name, self.function.__get__(instance), self.scope, self.autouse, self.params)
+
 
 def fixture_defs(namespace):
     """The `@pytest.fixture` functions in a module or class namespace, by fixture name."""

@@ -197,19 +197,19 @@ class Runner:
         defs = dict(self.module_fixtures)
         instance = None
         if item.cls is not None:
-            defs.update(fixture_defs(item.cls))
             try:
                 instance = item.cls()
             except BaseException as exc:  # noqa: BLE001
                 return self._report(item, ERROR, exc, Capture(0))
+            defs.update({name: fdef.bound_to(instance) for name, fdef in fixture_defs(item.cls).items()})
         capture = Capture(self.max_output_bytes)
         values, teardowns = dict(item.params), []
         outcome = None
         with capture:
             function = item.function.__get__(instance) if instance is not None else item.function
             try:
-                wanted = [n for n in _requested(function) if n not in values]
-                wanted += [n for n in self._usefixtures(item, defs) if n not in wanted]
+                wanted = self._usefixtures(item, defs)  # autouse and usefixtures first, as pytest
+                wanted += [n for n in _requested(function) if n not in values and n not in wanted]
                 for name in wanted:
                     self._fixture(name, item, defs, values, teardowns, [])
                 kwargs = {n: values[n] for n in _requested(function)}
@@ -469,7 +469,10 @@ def run_tests(tool_code, module_name, test_source, options):
         if loaded:
             runner = Runner(test_module, files, opts["tmp_path"], opts["max_output_bytes"])
             for item in collect(test_module):
-                outcomes.append(runner.run(item))
+                try:
+                    outcomes.append(runner.run(item))
+                except BaseException as exc:  # noqa: BLE001 - e.g. a skipif condition that raises
+                    outcomes.append(_load_error(item.name, exc, files, Capture(0), "error while running the test"))
             for name, exc in runner.finish():
                 outcomes.append(_load_error(f"teardown of {name}", exc, files, Capture(0), f"error in teardown of fixture '{name}'"))
     seconds = time.perf_counter() - started

@@ -34,6 +34,17 @@ class TestStack:
         raise AssertionError("not collected")
 
 
+class TestWithFixtures:
+    @pytest.fixture
+    def stack(self):
+        s = Stack()
+        s.push("base")
+        return s
+
+    def test_class_fixture(self, stack):
+        assert stack.pop() == "base"
+
+
 @pytest.mark.skip(reason="whole class")
 class TestSkipped:
     def test_one(self):
