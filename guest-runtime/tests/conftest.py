@@ -9,6 +9,7 @@ Tests that take the `runtime` fixture run against both; `harness` is the native 
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -88,12 +89,15 @@ class ComponentRuntime(NativeRuntime):
         self.engine = wasmtime.Engine()
         data = wasm_path.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:16]
-        version = getattr(wasmtime, "__version__", "unknown")
+        version = importlib.metadata.version("wasmtime")
+        # Compiling the component takes seconds: keep one compiled copy beside it.
         cached = wasm_path.with_name(f"{wasm_path.stem}.{digest}.wasmtime-py-{version}.cwasm")
         if cached.exists():
             self.component = component.Component.deserialize_file(self.engine, str(cached))
         else:
             self.component = component.Component(self.engine, data)
+            for stale in wasm_path.parent.glob(f"{wasm_path.stem}.*.cwasm"):
+                stale.unlink(missing_ok=True)
             tmp = cached.with_suffix(f".tmp{os.getpid()}")
             tmp.write_bytes(bytes(self.component.serialize()))
             tmp.replace(cached)
