@@ -1,8 +1,33 @@
-//! TODO
+//! `toolsmith doctor`: what is installed, cached and reachable, and what to do about each.
+
+use std::process::ExitCode;
+
+use toolsmith::config::Paths;
+use toolsmith::doctor::{self, Status};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub async fn run(_args: Args, _paths: &toolsmith::config::Paths) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+    let checks = doctor::check_all(paths).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "warn",
+                Status::Missing => "MISS",
+            };
+            println!("[{mark}] {:<18} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("       {:<18} → {fix}", "");
+            }
+        }
+    }
+    let broken = checks.iter().any(|c| c.status == Status::Missing && c.required);
+    Ok(if broken { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -1,0 +1,4 @@
+def spin():
+    """Never returns."""
+    while True:
+        pass

@@ -1,0 +1,75 @@
+//! Checks behind `toolsmith doctor`.
+
+use serde::Serialize;
+
+use crate::config::Paths;
+use crate::runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Warn,
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about it, when it is not ok.
+    pub fix: Option<String>,
+    /// Whether running tools needs it (verification and synthesis need more).
+    pub required: bool,
+}
+
+pub async fn check_all(paths: &Paths) -> Vec<Check> {
+    let mut checks = vec![Check {
+        name: "home",
+        status: Status::Ok,
+        detail: format!("{} (cache {})", paths.home.display(), paths.cache.display()),
+        fix: None,
+        required: false,
+    }];
+    let p = paths.clone();
+    checks.push(tokio::task::spawn_blocking(move || check_runtime(&p)).await.expect("runtime check panicked"));
+    checks
+}
+
+fn check_runtime(paths: &Paths) -> Check {
+    let component = runtime::component_path(paths);
+    if !component.exists() {
+        return Check {
+            name: "python runtime",
+            status: Status::Missing,
+            detail: format!("no component at {}", component.display()),
+            fix: Some("run guest-runtime/build.sh (or scripts/setup.sh), or set TOOLSMITH_RUNTIME".into()),
+            required: true,
+        };
+    }
+    let t = std::time::Instant::now();
+    match runtime::open(paths, runtime::Usage::OneShot) {
+        Ok(rt) => {
+            let modules = rt.allowed_modules().map(|m| m.len()).unwrap_or(0);
+            Check {
+                name: "python runtime",
+                status: Status::Ok,
+                detail: format!(
+                    "{} loaded in {:.0} ms, {modules} allowed modules",
+                    component.display(),
+                    t.elapsed().as_secs_f64() * 1e3
+                ),
+                fix: None,
+                required: true,
+            }
+        }
+        Err(e) => Check {
+            name: "python runtime",
+            status: Status::Missing,
+            detail: e.to_string(),
+            fix: Some("rebuild it with guest-runtime/build.sh; delete the cache directory if it is corrupt".into()),
+            required: true,
+        },
+    }
+}
