@@ -119,20 +119,109 @@ pub fn run_file(
     run_source(&rt, &source, &filename, &function, args_json, limits, grants)
 }
 
+/// Run a registered tool from its stored bytecode (`toolsmith run NAME`): arguments are checked
+/// against the tool's parameter schema first, and the execution is logged for the usage re-rank.
 pub async fn run_registered(
-    _paths: &Paths,
+    paths: &Paths,
     name: &str,
-    _args_json: &str,
-    _limits: Limits,
-    _grants: Vec<Grant>,
+    args_json: &str,
+    limits: Limits,
+    grants: Vec<Grant>,
 ) -> RunOutcome {
-    RunOutcome::failure("ToolNotFound", format!("no registered tool named {name:?}"))
+    let (paths, name, args_json) = (paths.clone(), name.to_string(), args_json.to_string());
+    tokio::task::spawn_blocking(move || {
+        let store = match crate::registry::open_store(&paths) {
+            Ok(s) => s,
+            Err(e) => return RunOutcome::failure("StoreError", format!("{e:#}")),
+        };
+        let rt = match runtime::open(&paths, Usage::OneShot) {
+            Ok(rt) => rt,
+            Err(e) => return RunOutcome::failure(host_error_type(&e), e.to_string()),
+        };
+        execute(&store, &rt, &name, &args_json, limits, grants, None, "")
+    })
+    .await
+    .unwrap_or_else(|e| RunOutcome::failure("InternalError", format!("the run panicked: {e}")))
+}
+
+/// The ToolExecutor's core: look the tool up, validate, run, log. Shared by the CLI and the server.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    store: &crate::registry::Store,
+    rt: &Runtime,
+    name: &str,
+    args_json: &str,
+    limits: Limits,
+    grants: Vec<Grant>,
+    session_id: Option<&str>,
+    user_prompt: &str,
+) -> RunOutcome {
+    let tool = match store.get(name) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return RunOutcome::failure(
+                "ToolNotFound",
+                format!("no registered tool named {name:?} (see `toolsmith tools list`)"),
+            );
+        }
+        Err(e) => return RunOutcome::failure("StoreError", e.to_string()),
+    };
+    let args: serde_json::Value = match check_args_object(args_json) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    if let Err(msg) = validate_args(&tool.parameters, &args) {
+        return RunOutcome::failure("InvalidArguments", format!("arguments of {name}: {msg}"));
+    }
+    let code = match store.bytecode(name) {
+        Ok(c) => c,
+        Err(e) => return RunOutcome::failure("StoreError", format!("{e} (try `toolsmith tools cleanup`)")),
+    };
+    let start = std::time::Instant::now();
+    let r = rt.call(&code, name, args_json, &CallOptions { limits, grants });
+    let outcome = RunOutcome::from_call(r, start.elapsed().as_secs_f64() * 1e3);
+    let (outputs, error_type, elapsed_ms) = match &outcome {
+        RunOutcome::Success { result, elapsed_ms, .. } => {
+            (serde_json::from_str(result.get()).ok(), None, *elapsed_ms)
+        }
+        RunOutcome::Failure { error_type, elapsed_ms, .. } => (None, Some(error_type.as_str()), *elapsed_ms),
+    };
+    let logged = store.log_execution(&crate::registry::Execution {
+        tool_name: name,
+        session_id,
+        inputs: &args,
+        outputs: outputs.as_ref(),
+        success: outcome.success(),
+        error_type,
+        execution_time_ms: elapsed_ms,
+        user_prompt,
+    });
+    if let Err(e) = logged {
+        tracing::warn!("execution of {name} not logged: {e}");
+    }
+    outcome
+}
+
+/// Check arguments against a tool's parameter schema; the message lists every problem by path.
+pub fn validate_args(schema: &serde_json::Value, args: &serde_json::Value) -> Result<(), String> {
+    if !schema.is_object() {
+        return Ok(());
+    }
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("the tool's schema is invalid: {e}"))?;
+    let problems: Vec<String> = validator
+        .iter_errors(args)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
 /// Arguments must be a JSON object (they become keyword arguments).
-fn check_args_object(args_json: &str) -> Result<(), RunOutcome> {
+fn check_args_object(args_json: &str) -> Result<serde_json::Value, RunOutcome> {
     match serde_json::from_str::<serde_json::Value>(args_json) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         Ok(other) => Err(RunOutcome::failure(
             "InvalidArguments",
             format!("arguments must be a JSON object of keyword arguments, got {}", json_kind(&other)),

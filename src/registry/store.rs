@@ -1,1 +1,456 @@
-//! TODO
+//! The store: an embedded SQLite database plus one directory of files per tool.
+//!
+//! Tool files live in `tools/<name>/` (`tool.py`, `test_tool.py`, `tool.bytecode`, `meta.json`)
+//! so a person can read them; the database holds the metadata, usage and history, and is the
+//! source of truth for what is registered. A tool directory without a row is debris of an
+//! interrupted registration and is removed on open; a row without its directory is an orphan
+//! (`cleanup_orphaned_tools`).
+//!
+//! Registration order, so that a crash at any point leaves all or nothing:
+//! 1. write every file into `tools/.staging-<uuid>/`;
+//! 2. in one transaction: insert the row, bump the generation, rename the staging directory
+//!    into place, commit. A crash before the commit leaves a directory without a row (removed on
+//!    open); the search indexes record the generation they were built from and are rebuilt when
+//!    it differs.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// Names the MCP server uses for its own tools; a registered tool may not shadow them.
+pub const RESERVED_NAMES: &[&str] = &[
+    "process_request",
+    "synthesize_capability",
+    "create_tool",
+    "search_tools",
+    "get_tool",
+    "list_tools",
+    "delete_tool",
+    "execute_tool",
+    "plan_execution",
+    "get_workflow_patterns",
+    "get_tool_relationships",
+    "start_session",
+    "get_recent_messages",
+];
+
+/// Each entry upgrades the schema by one version (`PRAGMA user_version`). Never edit a shipped
+/// entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: tools, their executions, and store-wide counters.
+    "CREATE TABLE tools (
+        name TEXT PRIMARY KEY,
+        docstring TEXT NOT NULL,
+        code TEXT NOT NULL,
+        tests TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        returns TEXT NOT NULL DEFAULT '{}',
+        code_hash TEXT NOT NULL,
+        verification TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE executions (
+        id INTEGER PRIMARY KEY,
+        tool_name TEXT NOT NULL,
+        session_id TEXT,
+        inputs TEXT NOT NULL,
+        outputs TEXT,
+        success INTEGER NOT NULL,
+        error_type TEXT,
+        execution_time_ms REAL NOT NULL,
+        user_prompt TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+     );
+     CREATE INDEX executions_by_tool ON executions(tool_name, id);
+     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     INSERT INTO meta VALUES ('generation', '0');",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid tool name {0:?}: use a snake_case Python identifier (letters, digits, underscores; not starting with a digit)")]
+    InvalidName(String),
+    #[error("the name {0:?} is reserved for the MCP server's own tools: choose another")]
+    ReservedName(String),
+    #[error("a tool named {0:?} is already registered: delete it first or choose another name")]
+    Exists(String),
+    #[error("the database {path}: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("the database {path} has schema version {found}, newer than this toolsmith knows ({known}): upgrade toolsmith")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("tool files under {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything stored about a tool. The seed's fields (`name`, `code`, `file_path`, `test_path`,
+/// `docstring`, `timestamp`) plus what the runtime and the executor need.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolRecord {
+    pub name: String,
+    pub docstring: String,
+    pub code: String,
+    pub tests: String,
+    /// JSON Schema of the keyword arguments.
+    pub parameters: serde_json::Value,
+    pub returns: serde_json::Value,
+    pub code_hash: String,
+    /// How the tool was verified: `docker+wasm`, or `wasm-only` when the user asked for that.
+    pub verification: String,
+    pub file_path: String,
+    pub test_path: String,
+    pub timestamp: String,
+}
+
+/// What registration takes: the seed's `add_tool` arguments plus the artefacts verification made.
+#[derive(Debug, Clone)]
+pub struct NewTool<'a> {
+    pub name: &'a str,
+    pub code: &'a str,
+    pub tests: &'a str,
+    pub docstring: &'a str,
+    pub parameters: &'a serde_json::Value,
+    pub returns: &'a serde_json::Value,
+    pub bytecode: &'a [u8],
+    pub verification: &'a str,
+}
+
+/// Usage of one tool over its recent executions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Usage {
+    pub runs: u32,
+    pub successes: u32,
+}
+
+impl Usage {
+    pub fn success_rate(&self) -> Option<f64> {
+        (self.runs > 0).then(|| self.successes as f64 / self.runs as f64)
+    }
+}
+
+/// One logged execution (the seed's `WorkflowTracker.log_execution` fields).
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution<'a> {
+    pub tool_name: &'a str,
+    pub session_id: Option<&'a str>,
+    pub inputs: &'a serde_json::Value,
+    pub outputs: Option<&'a serde_json::Value>,
+    pub success: bool,
+    pub error_type: Option<&'a str>,
+    pub execution_time_ms: f64,
+    pub user_prompt: &'a str,
+}
+
+pub struct Store {
+    conn: Connection,
+    db_path: PathBuf,
+    tools_dir: PathBuf,
+}
+
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64;
+    if !ok {
+        return Err(StoreError::InvalidName(name.into()));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(StoreError::ReservedName(name.into()));
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Open (creating, migrating) the store and remove debris of interrupted registrations.
+    pub fn open(db_path: &Path, tools_dir: &Path) -> Result<Store, StoreError> {
+        let io = |source| StoreError::Io { path: tools_dir.to_path_buf(), source };
+        std::fs::create_dir_all(tools_dir).map_err(io)?;
+        if let Some(parent) = db_path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let db = |source| StoreError::Db { path: db_path.to_path_buf(), source };
+        let mut conn = Connection::open(db_path).map_err(db)?;
+        // WAL: readers (the MCP server, a CLI) don't block the writer; NORMAL sync is durable
+        // across process crashes, which is the failure registration is built for.
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
+        migrate(&mut conn, db_path)?;
+        let store = Store { conn, db_path: db_path.to_path_buf(), tools_dir: tools_dir.to_path_buf() };
+        store.remove_debris()?;
+        Ok(store)
+    }
+
+    fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Db { path: self.db_path.clone(), source }
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn tool_dir(&self, name: &str) -> PathBuf {
+        self.tools_dir.join(name)
+    }
+
+    /// Counter bumped by every change of the set of tools; indexes record the value they match.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        let v: String = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
+            .map_err(self.db_err())?;
+        Ok(v.parse().unwrap_or(0))
+    }
+
+    /// Directories that no row claims: staging leftovers and renames whose commit never happened.
+    fn remove_debris(&self) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io { path: self.tools_dir.clone(), source };
+        for entry in std::fs::read_dir(&self.tools_dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.file_type().map_err(io)?.is_dir() {
+                continue;
+            }
+            let claimed = !name.starts_with('.') && self.exists(&name)?;
+            if !claimed {
+                tracing::info!(dir = %entry.path().display(), "removing debris of an interrupted registration");
+                std::fs::remove_dir_all(entry.path()).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn exists(&self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM tools WHERE name = ?1", [name], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.db_err())
+    }
+
+    /// Register a tool: all files and the row, or nothing (see the module doc).
+    pub fn add(&mut self, t: &NewTool<'_>) -> Result<ToolRecord, StoreError> {
+        validate_name(t.name)?;
+        if self.exists(t.name)? {
+            return Err(StoreError::Exists(t.name.into()));
+        }
+        let staging = self.tools_dir.join(format!(".staging-{}", uuid::Uuid::new_v4()));
+        let result = self.add_from_staging(t, &staging);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    fn add_from_staging(&mut self, t: &NewTool<'_>, staging: &Path) -> Result<ToolRecord, StoreError> {
+        let io = |source| StoreError::Io { path: staging.to_path_buf(), source };
+        let code_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.code.as_bytes()));
+        let timestamp = now();
+        let final_dir = self.tool_dir(t.name);
+        let rec = ToolRecord {
+            name: t.name.into(),
+            docstring: t.docstring.into(),
+            code: t.code.into(),
+            tests: t.tests.into(),
+            parameters: t.parameters.clone(),
+            returns: t.returns.clone(),
+            code_hash,
+            verification: t.verification.into(),
+            file_path: final_dir.join("tool.py").display().to_string(),
+            test_path: final_dir.join("test_tool.py").display().to_string(),
+            timestamp,
+        };
+        std::fs::create_dir_all(staging).map_err(io)?;
+        write_synced(&staging.join("tool.py"), t.code.as_bytes()).map_err(io)?;
+        write_synced(&staging.join("test_tool.py"), t.tests.as_bytes()).map_err(io)?;
+        write_synced(&staging.join("tool.bytecode"), t.bytecode).map_err(io)?;
+        let meta = serde_json::to_vec_pretty(&rec).expect("a record serializes");
+        write_synced(&staging.join("meta.json"), &meta).map_err(io)?;
+
+        let db_path = self.db_path.clone();
+        let db = |source| StoreError::Db { path: db_path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO tools (name, docstring, code, tests, parameters, returns, code_hash, verification, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                rec.name,
+                rec.docstring,
+                rec.code,
+                rec.tests,
+                rec.parameters.to_string(),
+                rec.returns.to_string(),
+                rec.code_hash,
+                rec.verification,
+                rec.timestamp
+            ],
+        )
+        .map_err(db)?;
+        bump_generation(&tx).map_err(db)?;
+        if final_dir.exists() {
+            // A directory no row claims (the exists() check passed): debris, replace it.
+            std::fs::remove_dir_all(&final_dir).map_err(io)?;
+        }
+        std::fs::rename(staging, &final_dir).map_err(io)?;
+        if let Err(e) = tx.commit() {
+            let _ = std::fs::remove_dir_all(&final_dir);
+            return Err(db(e));
+        }
+        Ok(rec)
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<ToolRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, docstring, code, tests, parameters, returns, code_hash, verification, created_at
+                 FROM tools WHERE name = ?1",
+            )
+            .map_err(self.db_err())?;
+        stmt.query_row([name], |r| self.row_to_record(r)).optional().map_err(self.db_err())
+    }
+
+    fn row_to_record(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<ToolRecord> {
+        let name: String = r.get(0)?;
+        let dir = self.tool_dir(&name);
+        let parse = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+        Ok(ToolRecord {
+            docstring: r.get(1)?,
+            code: r.get(2)?,
+            tests: r.get(3)?,
+            parameters: parse(r.get(4)?),
+            returns: parse(r.get(5)?),
+            code_hash: r.get(6)?,
+            verification: r.get(7)?,
+            file_path: dir.join("tool.py").display().to_string(),
+            test_path: dir.join("test_tool.py").display().to_string(),
+            timestamp: r.get(8)?,
+            name,
+        })
+    }
+
+    pub fn all(&self) -> Result<Vec<ToolRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT name, docstring, code, tests, parameters, returns, code_hash, verification, created_at
+                 FROM tools ORDER BY name",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt.query_map([], |r| self.row_to_record(r)).map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    pub fn count(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM tools", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(self.db_err())
+    }
+
+    /// The stored bytecode, read from the tool's directory.
+    pub fn bytecode(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let p = self.tool_dir(name).join("tool.bytecode");
+        std::fs::read(&p).map_err(|source| StoreError::Io { path: p, source })
+    }
+
+    /// Delete a tool: the row first (the commit is the point of no return), then its files.
+    pub fn delete(&mut self, name: &str) -> Result<bool, StoreError> {
+        let db_path = self.db_path.clone();
+        let db = |source| StoreError::Db { path: db_path.clone(), source };
+        let tx = self.conn.transaction().map_err(db)?;
+        let n = tx.execute("DELETE FROM tools WHERE name = ?1", [name]).map_err(db)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        bump_generation(&tx).map_err(db)?;
+        tx.commit().map_err(db)?;
+        let dir = self.tool_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { path: dir, source })?;
+        }
+        Ok(true)
+    }
+
+    /// Rows whose files are gone (deleted by hand): remove them. Returns how many.
+    pub fn cleanup_orphans(&mut self) -> Result<Vec<String>, StoreError> {
+        let orphans: Vec<String> = self
+            .all()?
+            .into_iter()
+            .filter(|t| !Path::new(&t.file_path).exists() || !self.tool_dir(&t.name).join("tool.bytecode").exists())
+            .map(|t| t.name)
+            .collect();
+        for name in &orphans {
+            self.delete(name)?;
+        }
+        Ok(orphans)
+    }
+
+    pub fn log_execution(&self, e: &Execution<'_>) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    e.tool_name,
+                    e.session_id,
+                    e.inputs.to_string(),
+                    e.outputs.map(|o| o.to_string()),
+                    e.success,
+                    e.error_type,
+                    e.execution_time_ms,
+                    e.user_prompt,
+                    now()
+                ],
+            )
+            .map_err(self.db_err())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Success counts over each tool's `recent` latest executions.
+    pub fn usage(&self, name: &str, recent: u32) -> Result<Usage, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM
+                   (SELECT success FROM executions WHERE tool_name = ?1 ORDER BY id DESC LIMIT ?2)",
+                params![name, recent],
+                |r| Ok(Usage { runs: r.get::<_, i64>(0)? as u32, successes: r.get::<_, i64>(1)? as u32 }),
+            )
+            .map_err(self.db_err())
+    }
+}
+
+fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'", [])?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let db = |source| StoreError::Db { path: path.to_path_buf(), source };
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
