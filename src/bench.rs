@@ -145,3 +145,48 @@ pub fn print_table(rows: &[Dist]) {
         println!("{:<58} {:>6} {:>10.3} {:>10.3} {:>10.3}", r.name, r.n, r.p50_ms, r.p99_ms, r.mean_ms);
     }
 }
+
+const SYNTH_TOOL: &str = "def word_count(text: str) -> int:\n    \"\"\"Count the words in a text.\"\"\"\n    return len(text.split())\n";
+const SYNTH_TESTS: &str = "import pytest\nfrom word_count import word_count\n\n@pytest.mark.parametrize('text,n', [('', 0), ('a b', 2), (' x  y z ', 3)])\ndef test_counts(text, n):\n    assert word_count(text) == n\n";
+
+/// `toolsmith bench synth`: what verifying and registering a new tool costs once the model has
+/// answered — `tools add` with Docker and with wasm-only verification, each stage apart — beside
+/// the floor of Docker verification (a trivial tool verified in the same image).
+pub async fn synth(paths: &Paths, runs: usize) -> anyhow::Result<Vec<Dist>> {
+    use crate::synthesis::{Candidate, NeedsLlm, SynthesisEngine, VerifyMode};
+    let home = tempfile::tempdir()?;
+    let bench_paths = Paths { home: home.path().to_path_buf(), cache: paths.cache.clone() };
+    let quiet = |_: &str, _: &serde_json::Value| {};
+    let mut rows = vec![];
+    for mode in [VerifyMode::Docker, VerifyMode::WasmOnly] {
+        let engine = SynthesisEngine::open(&bench_paths, mode, NeedsLlm::No).await?;
+        let (mut total, mut verify, mut register) = (vec![], vec![], vec![]);
+        for i in 0..runs {
+            let name = format!("word_count_{}_{i}", mode.label().replace(['+', '-'], "_"));
+            let c = Candidate {
+                code: SYNTH_TOOL.replace("word_count", &name),
+                tests: SYNTH_TESTS.replace("word_count", &name),
+                name,
+                ..Candidate::default()
+            };
+            let t = Instant::now();
+            let v = engine.verify(&c, &quiet).await.map_err(|f| anyhow::anyhow!("{}: {}\n{}", f.step.as_str(), f.error, f.output))?;
+            let tv = t.elapsed();
+            engine.register(&c, &v, &quiet).await.map_err(|f| anyhow::anyhow!("{}", f.error))?;
+            total.push(t.elapsed());
+            verify.push(tv);
+            register.push(t.elapsed() - tv);
+        }
+        let label = mode.label();
+        rows.push(Dist::from_samples(&format!("tools add, {label}: total"), total));
+        rows.push(Dist::from_samples(&format!("  {label}: static checks + tests"), verify));
+        rows.push(Dist::from_samples(&format!("  {label}: registration (store + embedding + index)"), register));
+    }
+    let sandbox = crate::sandbox::SecureSandbox::connect().await?;
+    let floor = sandbox.bench_verify(runs).await?;
+    rows.push(Dist::from_samples(
+        "baseline: trivial tool verified in the Docker image",
+        floor.samples_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+    ));
+    Ok(rows)
+}

@@ -34,6 +34,12 @@ pub async fn check_all(paths: &Paths) -> Vec<Check> {
     }];
     let p = paths.clone();
     checks.push(tokio::task::spawn_blocking(move || check_runtime(&p)).await.expect("runtime check panicked"));
+    checks.push(check_model(paths));
+    for item in crate::sandbox::status().await.items {
+        let status = if item.ok { Status::Ok } else { Status::Missing };
+        checks.push(Check { name: item.name, status, detail: item.detail, fix: item.fix, required: false });
+    }
+    checks.push(check_llm());
     checks
 }
 
@@ -70,6 +76,44 @@ fn check_runtime(paths: &Paths) -> Check {
             detail: e.to_string(),
             fix: Some("rebuild it with guest-runtime/build.sh; delete the cache directory if it is corrupt".into()),
             required: true,
+        },
+    }
+}
+
+fn check_model(paths: &Paths) -> Check {
+    let dir = crate::registry::embed::LocalMiniLm::default_dir(paths);
+    let present = dir.join("model.safetensors").exists() && dir.join("tokenizer.json").exists();
+    Check {
+        name: "embedding model",
+        status: if present { Status::Ok } else { Status::Missing },
+        detail: format!("all-MiniLM-L6-v2 at {}", dir.display()),
+        fix: (!present).then(|| "run scripts/fetch-model.sh (needed to search and register tools)".into()),
+        required: false,
+    }
+}
+
+fn check_llm() -> Check {
+    match crate::llm::LlmConfig::from_env() {
+        Ok(c) if c.api_key.is_none() && c.needs_key() => Check {
+            name: "llm",
+            status: Status::Warn,
+            detail: format!("{} without an API key", c.base_url),
+            fix: Some("set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server (Ollama, vLLM, llama.cpp); everything but synthesis works without".into()),
+            required: false,
+        },
+        Ok(c) => Check {
+            name: "llm",
+            status: Status::Ok,
+            detail: format!("{} model {} (not contacted)", c.base_url, c.model),
+            fix: None,
+            required: false,
+        },
+        Err(e) => Check {
+            name: "llm",
+            status: Status::Warn,
+            detail: e.to_string(),
+            fix: Some("fix the LLM settings (OPENAI_BASE_URL, TOOLSMITH_MODEL, the config file)".into()),
+            required: false,
         },
     }
 }

@@ -7,6 +7,7 @@
 pub mod embed;
 pub mod eval;
 pub mod index;
+pub mod remote;
 pub mod store;
 pub mod text;
 
@@ -57,16 +58,33 @@ pub struct CapabilityRegistry {
 /// The local embedder, cached in the store's database. Failing to find the model names the script.
 pub fn local_embedder(paths: &Paths) -> anyhow::Result<Arc<dyn Embedder>> {
     let model = LocalMiniLm::load(&LocalMiniLm::default_dir(paths))?;
-    let conn = rusqlite::Connection::open(paths.db_path())
-        .with_context(|| format!("opening {} for the embedding cache", paths.db_path().display()))?;
-    Ok(Arc::new(CachedEmbedder::new(model, conn)?))
+    Ok(Arc::new(CachedEmbedder::new(model, cache_connection(paths)?)?))
+}
+
+fn cache_connection(paths: &Paths) -> anyhow::Result<rusqlite::Connection> {
+    std::fs::create_dir_all(&paths.home).with_context(|| format!("creating {}", paths.home.display()))?;
+    rusqlite::Connection::open(paths.db_path())
+        .with_context(|| format!("opening {} for the embedding cache", paths.db_path().display()))
+}
+
+/// The configured embedder: `TOOLSMITH_EMBEDDER` = `local` (default, no network, no key) or
+/// `openai` (the LLM endpoint's `/embeddings`).
+pub fn configured_embedder(paths: &Paths) -> anyhow::Result<Arc<dyn Embedder>> {
+    match std::env::var("TOOLSMITH_EMBEDDER").unwrap_or_default().as_str() {
+        "" | "local" => local_embedder(paths),
+        "openai" => {
+            let remote = remote::OpenAiEmbedder::connect(crate::llm::LlmClient::from_env()?)?;
+            Ok(Arc::new(CachedEmbedder::new(remote, cache_connection(paths)?)?))
+        }
+        other => anyhow::bail!("TOOLSMITH_EMBEDDER={other:?}: use `local` or `openai`"),
+    }
 }
 
 impl CapabilityRegistry {
     /// Open with the configured embedder (the local model by default).
     pub fn open(paths: &Paths) -> anyhow::Result<CapabilityRegistry> {
         let store = open_store(paths)?;
-        let embedder = local_embedder(paths)?;
+        let embedder = configured_embedder(paths)?;
         Self::open_with(paths, store, embedder)
     }
 
