@@ -34,6 +34,7 @@ pub fn open(paths: &Paths, usage: Usage) -> Result<Runtime, HostError> {
     match usage {
         Usage::OneShot => {
             cfg.max_instances = 4;
+            cfg.keep_resident_bytes = 0;
         }
         Usage::Serving => {
             cfg.stock = 4;

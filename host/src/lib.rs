@@ -69,11 +69,16 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest memory any call may be granted; per-call limits must stay below it.
     pub max_memory_bytes: usize,
+    /// Bytes of each linear memory kept resident between instances: the next instance then
+    /// skips page faults (~0.45 ms a call) and the store's drop pays a memset instead. Worth it
+    /// for a long-lived process; 0 for a one-shot one, whose exit would pay it for nothing.
+    pub keep_resident_bytes: usize,
 }
 
 impl RuntimeConfig {
     pub const DEFAULT_MAX_INSTANCES: u32 = 32;
     pub const DEFAULT_MAX_MEMORY_BYTES: usize = 1 << 30;
+    pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 64 << 20;
 
     pub fn new(component: impl Into<PathBuf>, cache_dir: impl Into<PathBuf>) -> RuntimeConfig {
         RuntimeConfig {
@@ -82,6 +87,7 @@ impl RuntimeConfig {
             stock: 0,
             max_instances: Self::DEFAULT_MAX_INSTANCES,
             max_memory_bytes: Self::DEFAULT_MAX_MEMORY_BYTES,
+            keep_resident_bytes: Self::DEFAULT_KEEP_RESIDENT_BYTES,
         }
     }
 }
@@ -246,9 +252,7 @@ impl Runtime {
             .table_elements(64 * 1024)
             .max_memory_size(config.max_memory_bytes)
             .total_stacks(config.max_instances)
-            // Keeping the first pages resident turns the next instance's page faults into a
-            // memset at drop time, which happens off the request path.
-            .linear_memory_keep_resident(64 << 20);
+            .linear_memory_keep_resident(config.keep_resident_bytes);
         let mut cfg = Config::new();
         cfg.wasm_component_model(true)
             .consume_fuel(true)
