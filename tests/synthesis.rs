@@ -496,8 +496,10 @@ fn no_model_configured_names_openai_api_key() {
     c.args(["synthesize", PROMPT, "--verify", "wasm-only", "--json"]);
     let o = run(c);
     assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(err.contains("no LLM configured: set OPENAI_API_KEY"), "{err}");
+    // Under --json the early failure is one JSON object on stdout.
+    let r = json_of(&o);
+    assert_eq!(r["success"], false, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("no LLM configured: set OPENAI_API_KEY"), "{r}");
     assert_eq!(cli_count(home.path()), 0);
 }
 
@@ -511,9 +513,9 @@ fn an_unreachable_docker_names_verify_wasm_only() {
     let mut c = synthesize_cmd(home.path(), &server, &["--verify", "docker"]);
     c.env("DOCKER_HOST", &socket);
     let o = run(c);
-    let err = stderr(&o);
     assert!(!o.status.success(), "synthesize with DOCKER_HOST={socket} succeeded:\n{}", String::from_utf8_lossy(&o.stdout));
-    assert!(err.contains("--verify wasm-only"), "{err}");
+    let r = json_of(&o);
+    assert!(r["error"].as_str().unwrap().contains("--verify wasm-only"), "{r}");
     assert_eq!(server.chat_requests().len(), 0, "Docker is checked before the model is asked");
 
     let data = fixture_path("synthesis/sum_column");

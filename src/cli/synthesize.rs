@@ -72,8 +72,21 @@ fn progress(json: bool) -> impl Fn(&str, &Value) + Send + Sync {
     }
 }
 
+/// Under --json, a failure before the pipeline starts (no model, no Docker, no image) is still
+/// one JSON object on stdout, so a program reading it always gets an answer.
+fn early_failure(json: bool, step: &str, e: anyhow::Error) -> anyhow::Result<ExitCode> {
+    if !json {
+        return Err(e);
+    }
+    println!("{}", json!({"success": false, "step": step, "error": format!("{e:#}")}));
+    Ok(ExitCode::FAILURE)
+}
+
 pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let mut engine = SynthesisEngine::open(paths, args.verify, NeedsLlm::Yes).await?;
+    let mut engine = match SynthesisEngine::open(paths, args.verify, NeedsLlm::Yes).await {
+        Ok(e) => e,
+        Err(e) => return early_failure(args.json, "setup", e),
+    };
     engine.repair_rounds = args.repair_rounds;
     let cb = progress(args.json);
     let r = engine.synthesize_capability(&args.prompt, &cb).await;
@@ -97,7 +110,10 @@ pub async fn add(a: AddArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
         None => Default::default(),
     };
     let candidate = Candidate { name: a.name.clone(), code: read(&a.code)?, tests: read(&a.tests)?, docstring: a.docstring.clone(), data_files };
-    let engine = SynthesisEngine::open(paths, a.verify, NeedsLlm::No).await?;
+    let engine = match SynthesisEngine::open(paths, a.verify, NeedsLlm::No).await {
+        Ok(e) => e,
+        Err(e) => return early_failure(a.json, "setup", e),
+    };
     let cb = progress(a.json);
     match engine.verify_and_register(&candidate, &cb).await {
         Ok(rec) => {

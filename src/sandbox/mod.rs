@@ -153,7 +153,8 @@ impl SecureSandbox {
     /// the daemon answers), with the default [`Limits`] and the image [`image_tag`].
     pub async fn connect() -> Result<SecureSandbox, SandboxError> {
         let unavailable = |e: bollard::errors::Error| SandboxError::DockerUnavailable { detail: e.to_string() };
-        let docker = Docker::connect_with_socket_defaults().map_err(unavailable)?;
+        // `connect_with_defaults` honours DOCKER_HOST (a socket elsewhere, rootless Docker); without it, the usual socket.
+        let docker = Docker::connect_with_defaults().map_err(unavailable)?;
         // bollard speaks API 1.53 by default; older engines refuse it, so step down to theirs.
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
         Ok(SecureSandbox { docker, image: image_tag(), limits: Limits::default() })
