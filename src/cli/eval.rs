@@ -1,8 +1,128 @@
-//! TODO
+//! `toolsmith eval retrieval`: how well the search finds the right tool on a labelled data set.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use toolsmith::config::Paths;
+use toolsmith::registry::embed::{CachedEmbedder, LocalMiniLm};
+use toolsmith::registry::eval::{EVAL_K, RetrievalReport, evaluate_retrieval, load_queries_tsv, load_tools_json};
+use toolsmith::registry::index::{FusionParams, SearchMode};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub async fn run(_args: Args, _paths: &toolsmith::config::Paths) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Build a throw-away index from TOOLS and report top-1, top-5, MRR@10 and search latency on QUERIES.
+    Retrieval(RetrievalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RetrievalArgs {
+    /// JSON object {"tool_name": "description", ...}.
+    #[arg(long)]
+    tools: PathBuf,
+    /// TSV of `query<TAB>expected_tool_name`, header line first.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Ranking to evaluate; `all` runs the three on one index.
+    #[arg(long, value_enum, default_value_t = ModeArg::Hybrid)]
+    mode: ModeArg,
+    /// Print one JSON object (with `--mode all`, one per mode, keyed by mode).
+    #[arg(long)]
+    json: bool,
+    /// Override the fusion's cosine weight (tuning; default: the production value).
+    #[arg(long)]
+    dense_weight: Option<f32>,
+    /// Override the BM25 score that maps to 0.5 (tuning; default: the production value).
+    #[arg(long)]
+    bm25_half: Option<f32>,
+    /// Embed without the cache in $TOOLSMITH_CACHE/embedding-cache.sqlite.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    Hybrid,
+    Bm25,
+    Vector,
+    All,
+}
+
+pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Retrieval(a) => retrieval(a, paths),
+    }
+}
+
+fn retrieval(a: RetrievalArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
+    let tools = load_tools_json(&a.tools)?;
+    let queries = load_queries_tsv(&a.queries)?;
+    let modes = match a.mode {
+        ModeArg::Hybrid => vec![SearchMode::Hybrid],
+        ModeArg::Bm25 => vec![SearchMode::Bm25],
+        ModeArg::Vector => vec![SearchMode::Vector],
+        ModeArg::All => vec![SearchMode::Hybrid, SearchMode::Bm25, SearchMode::Vector],
+    };
+    let mut fusion = FusionParams::default();
+    if let Some(w) = a.dense_weight {
+        fusion.dense_weight = w;
+    }
+    if let Some(h) = a.bm25_half {
+        fusion.bm25_half = h;
+    }
+    let model = LocalMiniLm::load(&LocalMiniLm::default_dir(paths))?;
+    let reports = if a.no_cache {
+        evaluate_retrieval(&tools, &queries, &model, &modes, fusion)?
+    } else {
+        std::fs::create_dir_all(&paths.cache).with_context(|| format!("creating {}", paths.cache.display()))?;
+        let db = paths.cache.join("embedding-cache.sqlite");
+        let conn = rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
+        let cached = CachedEmbedder::new(model, conn)?;
+        evaluate_retrieval(&tools, &queries, &cached, &modes, fusion)?
+    };
+
+    if a.json {
+        let object = |r: &RetrievalReport| serde_json::json!({"top1": r.top1, "top5": r.top5, "mrr": r.mrr, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "n": r.n});
+        let out = if let [one] = reports.as_slice() {
+            object(one)
+        } else {
+            serde_json::Value::Object(reports.iter().map(|r| (r.mode.to_string(), object(r))).collect())
+        };
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} tools, {} queries; MRR counts ranks 1..{EVAL_K}",
+        tools.len(),
+        queries.len()
+    );
+    println!(
+        "{:<7} {:>6} {:>6} {:>6} {:>8} {:>8} {:>10}",
+        "mode", "top1", "top5", "mrr", "p50 ms", "p99 ms", "embed ms/q"
+    );
+    for r in &reports {
+        println!(
+            "{:<7} {:>6.3} {:>6.3} {:>6.3} {:>8.3} {:>8.3} {:>10.2}",
+            r.mode, r.top1, r.top5, r.mrr, r.p50_ms, r.p99_ms, r.embed_ms_per_query
+        );
+    }
+    println!("(search latency excludes query embedding; embedding may come from the cache)");
+    for r in reports.iter().filter(|r| r.mode == SearchMode::Hybrid) {
+        println!(
+            "hybrid score thresholds: share of queries whose expected tool / best other tool scores at or above t"
+        );
+        for p in &r.threshold_curve {
+            println!(
+                "  t={:.2}  expected {:>5.3}  best other {:>5.3}",
+                p.threshold, p.expected_at_or_above, p.best_other_at_or_above
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,1 +1,323 @@
-//! TODO
+//! Text embeddings: the [`Embedder`] trait, the local all-MiniLM-L6-v2 model run with candle on the
+//! CPU ([`LocalMiniLm`]), and a content-addressed cache in SQLite ([`CachedEmbedder`]).
+//!
+//! Indexes are keyed by [`Embedder::id`]: vectors from two embedders are never mixed in one index.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use tokenizers::{PaddingParams, Tokenizer, TruncationParams};
+
+/// Turns texts into vectors of [`Embedder::dim`] floats. Object-safe: the registry holds a
+/// `Box<dyn Embedder>` (the local model, or an OpenAI-compatible service).
+pub trait Embedder: Send + Sync {
+    /// Names the model and its dimensions, e.g. `local:all-MiniLM-L6-v2:384`. An index built with one
+    /// id is rebuilt when opened with another.
+    fn id(&self) -> String;
+    /// Length of every vector [`Embedder::embed`] returns.
+    fn dim(&self) -> usize;
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>>;
+}
+
+impl<E: Embedder + ?Sized> Embedder for Box<E> {
+    fn id(&self) -> String {
+        (**self).id()
+    }
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        (**self).embed(texts)
+    }
+}
+
+/// Directory name of the local model under `Paths::models_dir()`.
+pub const MINILM_DIR_NAME: &str = "all-MiniLM-L6-v2";
+/// Longest input, in tokens; longer texts are cut (the model was trained on 256-token pieces).
+pub const MINILM_MAX_TOKENS: usize = 256;
+/// Texts embedded in one forward pass; larger batches only pad more.
+const MINILM_BATCH: usize = 32;
+const MINILM_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "config.json"];
+
+/// sentence-transformers' all-MiniLM-L6-v2 (BERT, 6 layers, 384 dimensions) on the CPU: mean pooling
+/// over the attention mask, then L2 normalisation, so a dot product is the cosine.
+pub struct LocalMiniLm {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    dim: usize,
+}
+
+impl LocalMiniLm {
+    /// Where [`LocalMiniLm::load`] looks by default: `<models_dir>/all-MiniLM-L6-v2`.
+    pub fn default_dir(paths: &crate::config::Paths) -> PathBuf {
+        paths.models_dir().join(MINILM_DIR_NAME)
+    }
+
+    /// Loads the model from `dir` (`model.safetensors`, `tokenizer.json`, `config.json`), offline.
+    /// A missing file is an error that says to run `scripts/fetch-model.sh`.
+    pub fn load(dir: &Path) -> anyhow::Result<LocalMiniLm> {
+        for f in MINILM_FILES {
+            if !dir.join(f).is_file() {
+                bail!(
+                    "the local embedding model is missing: {} not found; run scripts/fetch-model.sh \
+                     (it downloads all-MiniLM-L6-v2 into $TOOLSMITH_CACHE/models)",
+                    dir.join(f).display()
+                );
+            }
+        }
+        let config: Config = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)
+            .with_context(|| format!("reading {}", dir.join("config.json").display()))?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.join("tokenizer.json").display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MINILM_MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(|e| anyhow::anyhow!("configuring truncation: {e}"))?;
+        tokenizer.with_padding(Some(PaddingParams::default()));
+        let device = Device::Cpu;
+        let weights = std::fs::read(dir.join("model.safetensors"))
+            .with_context(|| format!("reading {}", dir.join("model.safetensors").display()))?;
+        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+        let model =
+            BertModel::load(vb, &config).with_context(|| format!("loading BERT weights from {}", dir.display()))?;
+        Ok(LocalMiniLm {
+            model,
+            tokenizer,
+            device,
+            dim: config.hidden_size,
+        })
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
+        let mask: Vec<u32> = encodings
+            .iter()
+            .flat_map(|e| e.get_attention_mask().iter().copied())
+            .collect();
+        let ids = Tensor::from_vec(ids, (texts.len(), len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (texts.len(), len), &self.device)?;
+        let token_types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?; // (batch, len, dim)
+        // Mean over the real tokens only: padding must not pull the average.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (batch, len, 1)
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (batch, dim)
+        let counts = mask.sum(1)?; // (batch, 1)
+        let mean = summed.broadcast_div(&counts)?;
+        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+        let unit = mean.broadcast_div(&norms)?;
+        Ok(unit.to_vec2::<f32>()?)
+    }
+}
+
+impl Embedder for LocalMiniLm {
+    fn id(&self) -> String {
+        format!("local:{MINILM_DIR_NAME}:{}", self.dim)
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        // A batch is padded to its longest text: batch texts of similar length together, then put
+        // the vectors back in the caller's order.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(MINILM_BATCH) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An [`Embedder`] that remembers: vectors are kept in the SQLite table
+/// `embedding_cache(model, hash, vector)`, keyed by the inner embedder's id and the SHA-256 of the text,
+/// so a text is embedded once per model. Misses of one call are embedded in one batch.
+pub struct CachedEmbedder<E> {
+    inner: E,
+    model: String,
+    conn: Mutex<Connection>,
+}
+
+impl<E: Embedder> CachedEmbedder<E> {
+    /// Wraps `inner`, keeping vectors in `conn` (the table is created if missing).
+    pub fn new(inner: E, conn: Connection) -> anyhow::Result<CachedEmbedder<E>> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS embedding_cache (
+                 model TEXT NOT NULL,
+                 hash TEXT NOT NULL,
+                 vector BLOB NOT NULL,
+                 PRIMARY KEY (model, hash)
+             )",
+        )
+        .context("creating the embedding_cache table")?;
+        let model = inner.id();
+        Ok(CachedEmbedder {
+            inner,
+            model,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The wrapped embedder.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+}
+
+fn text_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+impl<E: Embedder> Embedder for CachedEmbedder<E> {
+    fn id(&self) -> String {
+        self.model.clone()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+        let mut found: HashMap<&str, Vec<f32>> = HashMap::new();
+        {
+            let conn = self
+                .conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))?;
+            let mut stmt = conn.prepare_cached("SELECT vector FROM embedding_cache WHERE model = ?1 AND hash = ?2")?;
+            for h in &hashes {
+                if found.contains_key(h.as_str()) {
+                    continue;
+                }
+                let blob: Option<Vec<u8>> = stmt.query_row(params![self.model, h], |r| r.get(0)).optional()?;
+                // A vector of another length (a corrupt row) counts as a miss and is overwritten.
+                if let Some(v) = blob.map(|b| blob_to_vector(&b)).filter(|v| v.len() == self.dim()) {
+                    found.insert(h, v);
+                }
+            }
+        }
+        // Each distinct missing text once, in one batch.
+        let mut miss_texts: Vec<&str> = Vec::new();
+        let mut miss_hashes: Vec<&str> = Vec::new();
+        for (t, h) in texts.iter().zip(&hashes) {
+            if !found.contains_key(h.as_str()) && !miss_hashes.contains(&h.as_str()) {
+                miss_texts.push(t);
+                miss_hashes.push(h);
+            }
+        }
+        if !miss_texts.is_empty() {
+            tracing::debug!(model = %self.model, hits = texts.len() - miss_texts.len(), misses = miss_texts.len(), "embedding cache");
+            let vectors = self.inner.embed(&miss_texts)?;
+            if vectors.len() != miss_texts.len() {
+                bail!(
+                    "{} returned {} vectors for {} texts",
+                    self.model,
+                    vectors.len(),
+                    miss_texts.len()
+                );
+            }
+            let mut conn = self
+                .conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))?;
+            let tx = conn.transaction()?;
+            {
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)",
+                )?;
+                for (h, v) in miss_hashes.iter().zip(&vectors) {
+                    ins.execute(params![self.model, h, vector_to_blob(v)])?;
+                }
+            }
+            tx.commit()?;
+            for (h, v) in miss_hashes.into_iter().zip(vectors) {
+                found.insert(h, v);
+            }
+        }
+        Ok(hashes.iter().map(|h| found[h.as_str()].clone()).collect())
+    }
+}
+
+/// Cosine similarity of two vectors (0 when either is all zeros).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the texts it is asked to embed; vectors are derived from the text's length.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Embedder for Counting {
+        fn id(&self) -> String {
+            "counting:2".into()
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+            self.0.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
+        }
+    }
+
+    #[test]
+    fn cache_embeds_each_distinct_text_once() {
+        let cached = CachedEmbedder::new(Counting(0.into()), Connection::open_in_memory().unwrap()).unwrap();
+        let first = cached.embed(&["ab", "abc", "ab"]).unwrap();
+        assert_eq!(first, vec![vec![2.0, 1.0], vec![3.0, 1.0], vec![2.0, 1.0]]);
+        assert_eq!(cached.inner().0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let second = cached.embed(&["abc", "abcd"]).unwrap();
+        assert_eq!(second, vec![vec![3.0, 1.0], vec![4.0, 1.0]]);
+        assert_eq!(cached.inner().0.load(std::sync::atomic::Ordering::SeqCst), 3);
+        let boxed: Box<dyn Embedder> = Box::new(cached);
+        assert_eq!(boxed.id(), "counting:2");
+    }
+
+    #[test]
+    fn cosine_of_parallel_and_orthogonal_vectors() {
+        assert!((cosine(&[1.0, 2.0], &[2.0, 4.0]) - 1.0).abs() < 1e-6);
+        assert_eq!(cosine(&[1.0, 0.0], &[0.0, 3.0]), 0.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+    }
+}
