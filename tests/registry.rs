@@ -211,7 +211,7 @@ fn names(matches: &[ToolMatch]) -> Vec<&str> {
     matches.iter().map(|m| m.tool.name.as_str()).collect()
 }
 
-fn top(reg: &CapabilityRegistry, query: &str) -> Option<String> {
+fn top(reg: &mut CapabilityRegistry, query: &str) -> Option<String> {
     reg.search(query, 1, SearchMode::Hybrid, false).unwrap().first().map(|m| m.tool.name.clone())
 }
 
@@ -305,13 +305,13 @@ fn add_get_all_count_delete() {
     let all: Vec<String> = reg.get_all_tools().unwrap().into_iter().map(|t| t.name).collect();
     assert_eq!(all, ["add_numbers", "count_vowels", "reverse_string"]);
     assert_eq!(reg.count_tools().unwrap(), 3);
-    assert_eq!(top(&reg, "reverse string").as_deref(), Some("reverse_string"));
+    assert_eq!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"));
 
     assert!(reg.delete_tool("reverse_string").unwrap());
     assert!(!dir.exists(), "a deleted tool's directory goes with it");
     assert_eq!(reg.get_tool_by_name("reverse_string").unwrap(), None);
     assert_eq!(reg.count_tools().unwrap(), 2);
-    assert_ne!(top(&reg, "reverse string").as_deref(), Some("reverse_string"), "a deleted tool is not found");
+    assert_ne!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"), "a deleted tool is not found");
     assert!(!reg.delete_tool("reverse_string").unwrap(), "deleting twice reports not found");
     drop(reg);
     assert_index_matches_store(&h, &*minilm());
@@ -444,9 +444,9 @@ fn an_open_registry_finds_tools_another_process_registered() {
         .unwrap();
     assert_eq!(json_stdout(&out)["success"], true, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(server.count_tools().unwrap(), 2, "the store is shared");
-    assert_eq!(top(&server, "reverse string").as_deref(), Some("reverse_string"), "the server's search sees it too");
+    assert_eq!(top(&mut server, "reverse string").as_deref(), Some("reverse_string"), "the server's search sees it too");
     add_all(&mut server, &["count_vowels"]);
-    assert_eq!(top(&server, "reverse string").as_deref(), Some("reverse_string"), "and still after its own add");
+    assert_eq!(top(&mut server, "reverse string").as_deref(), Some("reverse_string"), "and still after its own add");
     drop(server);
     assert_index_matches_store(&h, &*minilm());
 }
@@ -571,7 +571,7 @@ fn name_queries_find_the_named_tool() {
         assert!(found[0].similarity_score >= DEFAULT_MIN_SCORE, "{q:?}: {found:?}");
     }
     for name in STRING_AND_MATH {
-        assert_eq!(top(&reg, &name.replace('_', " ")).as_deref(), Some(*name));
+        assert_eq!(top(&mut reg, &name.replace('_', " ")).as_deref(), Some(*name));
     }
     drop(reg);
 
@@ -610,10 +610,10 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
 
     // Missing: through the real `open` (the cached embedder has the same id).
     std::fs::remove_dir_all(&index_dir).unwrap();
-    let reg = CapabilityRegistry::open(&h.paths).unwrap();
+    let mut reg = CapabilityRegistry::open(&h.paths).unwrap();
     let report = reg.rebuilt.as_ref().expect("a missing index is rebuilt");
     assert_eq!(report.tools, 4);
-    assert_eq!(top(&reg, "reverse string").as_deref(), Some("reverse_string"));
+    assert_eq!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"));
     drop(reg);
     assert_index_matches_store(&h, &*minilm());
 
@@ -625,8 +625,8 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
     corrupt(&index_dir.join("text/meta.json"));
     drop(expect_rebuild(&h, minilm(), "text"));
     std::fs::remove_file(index_dir.join("manifest.json")).unwrap();
-    let reg = expect_rebuild(&h, minilm(), "manifest");
-    assert_eq!(top(&reg, "count vowels").as_deref(), Some("count_vowels"));
+    let mut reg = expect_rebuild(&h, minilm(), "manifest");
+    assert_eq!(top(&mut reg, "count vowels").as_deref(), Some("count_vowels"));
     drop(reg);
     assert_index_matches_store(&h, &*minilm());
 
@@ -641,12 +641,12 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
     std::fs::remove_dir_all(&index_dir).unwrap();
     copy_dir(&old, &index_dir);
     let mut reg = expect_rebuild(&h, minilm(), "generation");
-    assert_eq!(top(&reg, "fibonacci number").as_deref(), Some("fibonacci_number"), "the tool the old index missed");
+    assert_eq!(top(&mut reg, "fibonacci number").as_deref(), Some("fibonacci_number"), "the tool the old index missed");
     assert!(reg.delete_tool("reverse_string").unwrap());
     drop(reg);
     std::fs::remove_dir_all(&index_dir).unwrap();
     copy_dir(&newer, &index_dir);
-    let reg = expect_rebuild(&h, minilm(), "generation");
+    let mut reg = expect_rebuild(&h, minilm(), "generation");
     let found = reg.search("reverse string", 10, SearchMode::Hybrid, false).unwrap();
     assert!(!names(&found).contains(&"reverse_string"), "a deleted tool does not come back with an old index: {found:?}");
     drop(reg);
@@ -654,9 +654,9 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
 
     // Another embedder: rebuilt with its vectors, kept while it stays, rebuilt again on the way back.
     let hash: Arc<dyn Embedder> = Arc::new(WORD_HASH);
-    let reg = expect_rebuild(&h, hash.clone(), "embedder");
+    let mut reg = expect_rebuild(&h, hash.clone(), "embedder");
     assert_eq!(h.manifest().unwrap().embedder_id, "test:word-hash:384");
-    assert_eq!(top(&reg, "how many vowels does this text have").as_deref(), Some("count_vowels"));
+    assert_eq!(top(&mut reg, "how many vowels does this text have").as_deref(), Some("count_vowels"));
     drop(reg);
     assert_index_matches_store(&h, &WORD_HASH);
     assert!(open_with(&h, hash).rebuilt.is_none());
@@ -675,8 +675,8 @@ fn leftovers_of_an_interrupted_index_rebuild_are_removed_on_open() {
     // (killed between its two renames) the old one moved aside with no index in its place.
     copy_dir(&h.paths.index_dir(), &h.dir.path().join(".index.rebuild-00000000-0000-0000-0000-000000000000"));
     std::fs::rename(h.paths.index_dir(), h.dir.path().join(".index.old-00000000-0000-0000-0000-000000000000")).unwrap();
-    let reg = expect_rebuild(&h, minilm(), "no index");
-    assert_eq!(top(&reg, "reverse string").as_deref(), Some("reverse_string"));
+    let mut reg = expect_rebuild(&h, minilm(), "no index");
+    assert_eq!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"));
     drop(reg);
     assert!(index_debris(&h).is_empty(), "opening should remove what interrupted rebuilds left: {:?}", index_debris(&h));
 }
@@ -710,9 +710,9 @@ fn cli_index_rebuild() {
     assert_eq!(report["tools"], 2, "{report}");
     assert_ne!(report["reason"], "requested", "a rebuild on open says why: {report}");
     assert_index_matches_store(&h, &*minilm());
-    let reg = open(&h);
+    let mut reg = open(&h);
     assert!(reg.rebuilt.is_none());
-    assert_eq!(top(&reg, "is palindrome").as_deref(), Some("is_palindrome"));
+    assert_eq!(top(&mut reg, "is palindrome").as_deref(), Some("is_palindrome"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,7 +789,7 @@ fn check_after_kill(h: &Home, newest: usize, must_exist: &[usize], stats: &mut C
         .unwrap();
     let stale = h.manifest().is_none_or(|m| m.fingerprint != format!("generation:{generation}"));
 
-    let reg = open(h);
+    let mut reg = open(h);
     match (&reg.rebuilt, stale) {
         (Some(r), _) => {
             stats.rebuilds += 1;
@@ -812,7 +812,7 @@ fn check_after_kill(h: &Home, newest: usize, must_exist: &[usize], stats: &mut C
                 assert!(!std::fs::read(dir.join("tool.bytecode")).unwrap().is_empty(), "{name}");
                 let meta: Value = serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
                 assert_eq!(meta["name"], name.as_str());
-                assert_eq!(top(&reg, &name).as_deref(), Some(name.as_str()), "{name} is registered, so search finds it");
+                assert_eq!(top(&mut reg, &name).as_deref(), Some(name.as_str()), "{name} is registered, so search finds it");
             }
             None => {
                 assert!(!must_exist.contains(&i), "{name} was registered by a process that finished, and is gone");

@@ -106,7 +106,7 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Search { query, threshold, no_rerank, limit, mode, json } => {
-            let reg = CapabilityRegistry::open(paths)?;
+            let mut reg = CapabilityRegistry::open(paths)?;
             let threshold = threshold.unwrap_or(0.0);
             let hits: Vec<_> =
                 reg.search(&query, limit, mode, !no_rerank)?.into_iter().filter(|m| m.similarity_score >= threshold).collect();

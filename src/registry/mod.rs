@@ -92,9 +92,15 @@ impl CapabilityRegistry {
         let (index, state) = SearchIndex::open_or_create(&paths.index_dir(), &embedder.id(), embedder.dim())?;
         let mut reg = CapabilityRegistry { store, index, embedder, rebuilt: None };
         let fingerprint = reg.fingerprint()?;
+        let empty = reg.store.count()? == 0;
+        if state == IndexState::Fresh && empty {
+            // A new home: nothing to index, only the generation to record.
+            reg.index.set_fingerprint(fingerprint.clone());
+            reg.index.commit()?;
+        }
         let reason = match state {
             IndexState::NeedsRebuild(why) => Some(why),
-            IndexState::Fresh if reg.store.count()? > 0 => Some("no index on disk".to_string()),
+            IndexState::Fresh if !empty => Some("no index on disk".to_string()),
             IndexState::Opened | IndexState::Fresh if reg.index.fingerprint() != fingerprint => Some(format!(
                 "index built from store generation {:?}, store is at {fingerprint:?}",
                 reg.index.fingerprint()
@@ -110,6 +116,23 @@ impl CapabilityRegistry {
 
     fn fingerprint(&self) -> anyhow::Result<String> {
         Ok(format!("generation:{}", self.store.generation()?))
+    }
+
+    /// Catch up with changes other processes made to the store (a CLI `tools add` while the
+    /// server runs): reopen the index they updated, or rebuild it when they did not.
+    pub fn refresh(&mut self) -> anyhow::Result<()> {
+        let fingerprint = self.fingerprint()?;
+        if self.index.fingerprint() == fingerprint {
+            return Ok(());
+        }
+        let (index, state) =
+            SearchIndex::open_or_create(&self.index.dir().to_path_buf(), &self.embedder.id(), self.embedder.dim())?;
+        self.index = index;
+        if state == IndexState::Opened && self.index.fingerprint() == fingerprint {
+            return Ok(());
+        }
+        self.rebuilt = Some(self.rebuild_index("the store was changed by another process")?);
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -145,20 +168,15 @@ impl CapabilityRegistry {
             params: params_of(new.parameters),
         };
         let vector = self.embedder.embed(&[&doc.embedding_text()])?.remove(0);
+        self.refresh()?;
         let rec = self.store.add(new)?;
-        let fingerprint = self.fingerprint()?;
-        let indexed = self.index.upsert(&doc, &vector).and_then(|_| {
-            self.index.set_fingerprint(fingerprint);
-            self.index.commit()
-        });
-        if let Err(e) = indexed {
-            tracing::warn!("tool {} registered, index update failed (rebuilt on next open): {e:#}", new.name);
-        }
+        self.index_change(new.name, |index| index.upsert(&doc, &vector));
         Ok(rec)
     }
 
     /// Ranked matches for `query` (no threshold), re-ranked by usage when `rerank`.
-    pub fn search(&self, query: &str, limit: usize, mode: SearchMode, rerank: bool) -> anyhow::Result<Vec<ToolMatch>> {
+    pub fn search(&mut self, query: &str, limit: usize, mode: SearchMode, rerank: bool) -> anyhow::Result<Vec<ToolMatch>> {
+        self.refresh()?;
         let embedding = match mode {
             SearchMode::Bm25 => None,
             _ => Some(self.embedder.embed(&[query])?.remove(0)),
@@ -180,7 +198,7 @@ impl CapabilityRegistry {
 
     /// The seed's `search_tool`: the best tool whose similarity reaches `threshold`
     /// (default [`index::DEFAULT_MIN_SCORE`]), or none.
-    pub fn search_tool(&self, query: &str, threshold: Option<f32>, rerank: bool) -> anyhow::Result<Option<ToolMatch>> {
+    pub fn search_tool(&mut self, query: &str, threshold: Option<f32>, rerank: bool) -> anyhow::Result<Option<ToolMatch>> {
         let threshold = threshold.unwrap_or(index::DEFAULT_MIN_SCORE);
         Ok(self
             .search(query, 10, SearchMode::Hybrid, rerank)?
@@ -201,18 +219,30 @@ impl CapabilityRegistry {
     }
 
     pub fn delete_tool(&mut self, name: &str) -> anyhow::Result<bool> {
+        self.refresh()?;
         if !self.store.delete(name)? {
             return Ok(false);
         }
-        let fingerprint = self.fingerprint()?;
-        let updated = self.index.remove(name).and_then(|_| {
-            self.index.set_fingerprint(fingerprint);
-            self.index.commit()
-        });
-        if let Err(e) = updated {
-            tracing::warn!("tool {name} deleted, index update failed (rebuilt on next open): {e:#}");
-        }
+        self.index_change(name, |index| index.remove(name).map(|_| ()));
         Ok(true)
+    }
+
+    /// Apply one change to the index after the store committed it. The index claims the new
+    /// generation only if it held the previous one: a change another process slipped in between
+    /// leaves it stale, and `refresh` rebuilds it.
+    fn index_change(&mut self, name: &str, change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>) {
+        let result = (|| -> anyhow::Result<()> {
+            let now = self.store.generation()?;
+            let in_step = self.index.fingerprint() == format!("generation:{}", now.saturating_sub(1));
+            change(&mut self.index)?;
+            if in_step {
+                self.index.set_fingerprint(format!("generation:{now}"));
+            }
+            self.index.commit()
+        })();
+        if let Err(e) = result {
+            tracing::warn!("tool {name}: store updated, index update failed (rebuilt when next opened): {e:#}");
+        }
     }
 
     /// The seed's `cleanup_orphaned_tools`: rows whose files are gone. Returns their names.
