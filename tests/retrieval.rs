@@ -322,3 +322,17 @@ fn eval_cli_prints_the_json_figures() {
         (Some(0.5), Some(0.5), Some(6))
     );
 }
+
+#[test]
+fn bench_search_reports_each_size_beside_the_brute_force_baseline() {
+    // Shape only: timings are reported, never asserted.
+    let bench = toolsmith::registry::eval::bench_search(None, &[300, 600], 20, 7).unwrap();
+    assert_eq!(bench.rows.iter().map(|r| r.tools).collect::<Vec<_>>(), [300, 600]);
+    for r in &bench.rows {
+        assert!(r.index_bytes > 0 && r.with_embedding_p50_ms.is_none());
+        assert!(
+            r.hnsw_recall_at_10 >= 0.9,
+            "HNSW misses the exact nearest vector: {r:?}"
+        );
+    }
+}

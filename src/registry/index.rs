@@ -283,9 +283,8 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
-fn analyze(analyzer: &TextAnalyzer, text: &str) -> Vec<String> {
-    let mut a = analyzer.clone();
-    let mut stream = a.token_stream(text);
+fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
     let mut out = Vec::new();
     while let Some(t) = stream.next() {
         out.push(t.text.clone());
@@ -752,8 +751,9 @@ impl SearchIndex {
         };
         let n = self.fusion.candidates.max(k);
         // The query as an identifier too, so `reverseString` and `reverse_string` match the name's words.
-        let name_words = analyze(&self.analyzer, &name_as_text(query_text));
-        let mut query_words = analyze(&self.analyzer, query_text);
+        let mut analyzer = self.analyzer.clone();
+        let name_words = analyze(&mut analyzer, &name_as_text(query_text));
+        let mut query_words = analyze(&mut analyzer, query_text);
         query_words.extend(name_words.iter().cloned());
 
         // name → (bm25, cosine)
@@ -778,10 +778,11 @@ impl SearchIndex {
             if mode == SearchMode::Hybrid {
                 let mut buf = vec![0f32; self.dim];
                 for (key, c) in cands.iter_mut().filter(|(_, c)| c.1.is_none()) {
-                    self.vectors
+                    let found = self
+                        .vectors
                         .get(*key, &mut buf)
                         .map_err(|e| anyhow::anyhow!("reading a vector: {e}"))?;
-                    c.1 = Some(cosine(q, &buf));
+                    c.1 = (found > 0).then(|| cosine(q, &buf));
                 }
             }
         }
@@ -794,7 +795,7 @@ impl SearchIndex {
                     SearchMode::Bm25 => self.bm25_norm(bm25.unwrap_or(0.0)),
                     SearchMode::Vector => cos.unwrap_or(0.0).max(0.0),
                     SearchMode::Hybrid => {
-                        if !name_words.is_empty() && analyze(&self.analyzer, &name_as_text(name)) == name_words {
+                        if !name_words.is_empty() && analyze(&mut analyzer, &name_as_text(name)) == name_words {
                             1.0
                         } else {
                             let w = self.fusion.dense_weight;
@@ -894,11 +895,11 @@ mod tests {
     #[test]
     fn analysis_stems_and_drops_filler() {
         assert_eq!(
-            analyze(&analyzer(), "Can you please reverse these Strings?"),
+            analyze(&mut analyzer(), "Can you please reverse these Strings?"),
             ["revers", "string"]
         );
         assert_eq!(
-            analyze(&analyzer(), &name_as_text("reverse_string")),
+            analyze(&mut analyzer(), &name_as_text("reverse_string")),
             ["revers", "string"]
         );
     }
