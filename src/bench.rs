@@ -98,11 +98,14 @@ pub fn exec(paths: &Paths, calls: usize, subprocess_calls: usize, exe: &Path) ->
 
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("add.py"), TOOL)?;
+    // The interpreter itself, not a version manager's shim script in front of it.
+    let python = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output()?;
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
     let mut sub = Vec::with_capacity(subprocess_calls);
     for i in 0..subprocess_calls {
         let script = format!("import json; from add import add; print(json.dumps(add(**json.loads('{{\"a\": {i}, \"b\": 1}}'))))");
         let t = Instant::now();
-        let out = Command::new("python3").arg("-c").arg(&script).current_dir(dir.path()).output()?;
+        let out = Command::new(&python).arg("-c").arg(&script).current_dir(dir.path()).output()?;
         sub.push(t.elapsed());
         anyhow::ensure!(String::from_utf8_lossy(&out.stdout).trim() == (i + 1).to_string(), "python3 baseline failed");
     }

@@ -156,7 +156,9 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Receiver<Msg>) {
         // Drops first: they free slots the refill may need.
         match rx.try_recv() {
             Ok(Msg::Drop(ready, slot)) => {
+                let t = Instant::now();
                 drop(ready);
+                tracing::debug!(us = t.elapsed().as_micros() as u64, "dropped a used store");
                 drop(slot);
                 continue;
             }
@@ -167,7 +169,10 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Receiver<Msg>) {
         let short = inner.ready.lock().unwrap_or_else(|p| p.into_inner()).len() < inner.target;
         if short && !failing && shared.slots.try_acquire() {
             let slot = OwnedSlot(shared.clone());
-            match shared.instantiate(&[]) {
+            let t = Instant::now();
+            let made = shared.instantiate(&[]);
+            tracing::debug!(us = t.elapsed().as_micros() as u64, "stocked an instance");
+            match made {
                 Ok(ready) => {
                     let mut q = inner.ready.lock().unwrap_or_else(|p| p.into_inner());
                     q.push_back((ready, slot));
