@@ -336,3 +336,20 @@ fn bench_search_reports_each_size_beside_the_brute_force_baseline() {
         );
     }
 }
+
+#[test]
+fn open_removes_debris_of_dead_rebuilds_and_keeps_live_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("index");
+    drop(built_index(&dir, &HASH));
+    // pid 1 is alive; a pid beyond the kernel's maximum never is.
+    let live = tmp.path().join(".index.rebuild-1-live");
+    let dead = tmp.path().join(".index.rebuild-4294967294-dead");
+    let old = tmp.path().join(".index.old-4294967294-dead");
+    for d in [&live, &dead, &old] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let (_, state) = SearchIndex::open_or_create(&dir, &HASH.id(), HASH.dim()).unwrap();
+    assert_eq!(state, IndexState::Opened);
+    assert!(live.exists() && !dead.exists() && !old.exists());
+}

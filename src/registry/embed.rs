@@ -88,7 +88,19 @@ impl LocalMiniLm {
         let device = Device::Cpu;
         let weights = std::fs::read(dir.join("model.safetensors"))
             .with_context(|| format!("reading {}", dir.join("model.safetensors").display()))?;
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
+        let mut tensors = candle_core::safetensors::load_buffer(&weights, &device)?;
+        drop(weights);
+        // candle's Linear multiplies by `weight.t()`. Stored as is (out × in, row-major), that
+        // transpose is strided, and gemm re-packs the whole weight matrix on every call: for a
+        // short query, packing was ~75% of the forward pass. Keeping each linear weight as the
+        // transpose of a row-major (in × out) matrix makes `weight.t()` contiguous: measured
+        // 8.8–14 ms instead of 14.8–25 ms for a 6-token query, same vectors.
+        for (name, t) in tensors.iter_mut() {
+            if t.rank() == 2 && name.ends_with(".weight") && !name.contains("embeddings") {
+                *t = t.to_dtype(DType::F32)?.t()?.contiguous()?.t()?;
+            }
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model =
             BertModel::load(vb, &config).with_context(|| format!("loading BERT weights from {}", dir.display()))?;
         Ok(LocalMiniLm {
@@ -158,10 +170,15 @@ pub struct CachedEmbedder<E> {
 }
 
 impl<E: Embedder> CachedEmbedder<E> {
-    /// Wraps `inner`, keeping vectors in `conn` (the table is created if missing).
+    /// Wraps `inner`, keeping vectors in `conn` (the table is created if missing). The connection
+    /// waits up to 5 s for a lock held by another writer of the same database, and commits without
+    /// waiting for the disk (`synchronous = NORMAL`): a cache row lost to a power cut is only
+    /// recomputed, and a query's embedding should not pay an fsync.
     pub fn new(inner: E, conn: Connection) -> anyhow::Result<CachedEmbedder<E>> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS embedding_cache (
+            "PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS embedding_cache (
                  model TEXT NOT NULL,
                  hash TEXT NOT NULL,
                  vector BLOB NOT NULL,
@@ -181,6 +198,43 @@ impl<E: Embedder> CachedEmbedder<E> {
     pub fn inner(&self) -> &E {
         &self.inner
     }
+
+    fn connection(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))
+    }
+
+    /// The cached vectors among `hashes`. A row of another length (corrupt) counts as a miss.
+    fn lookup<'h>(&self, hashes: &'h [String]) -> anyhow::Result<HashMap<&'h str, Vec<f32>>> {
+        let conn = self.connection()?;
+        let mut stmt = conn.prepare_cached("SELECT vector FROM embedding_cache WHERE model = ?1 AND hash = ?2")?;
+        let mut found = HashMap::new();
+        for h in hashes {
+            if found.contains_key(h.as_str()) {
+                continue;
+            }
+            let blob: Option<Vec<u8>> = stmt.query_row(params![self.model, h], |r| r.get(0)).optional()?;
+            if let Some(v) = blob.map(|b| blob_to_vector(&b)).filter(|v| v.len() == self.dim()) {
+                found.insert(h.as_str(), v);
+            }
+        }
+        Ok(found)
+    }
+
+    fn store(&self, hashes: &[&str], vectors: &[Vec<f32>]) -> anyhow::Result<()> {
+        let mut conn = self.connection()?;
+        let tx = conn.transaction()?;
+        {
+            let mut ins =
+                tx.prepare_cached("INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)")?;
+            for (h, v) in hashes.iter().zip(vectors) {
+                ins.execute(params![self.model, h, vector_to_blob(v)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 fn text_hash(text: &str) -> String {
@@ -197,6 +251,8 @@ fn blob_to_vector(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+/// The cache is an optimisation: when the database cannot be read or written (locked too long,
+/// full disk), the texts are embedded anyway and a warning is logged.
 impl<E: Embedder> Embedder for CachedEmbedder<E> {
     fn id(&self) -> String {
         self.model.clone()
@@ -206,24 +262,10 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
     }
     fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
         let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
-        let mut found: HashMap<&str, Vec<f32>> = HashMap::new();
-        {
-            let conn = self
-                .conn
-                .lock()
-                .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))?;
-            let mut stmt = conn.prepare_cached("SELECT vector FROM embedding_cache WHERE model = ?1 AND hash = ?2")?;
-            for h in &hashes {
-                if found.contains_key(h.as_str()) {
-                    continue;
-                }
-                let blob: Option<Vec<u8>> = stmt.query_row(params![self.model, h], |r| r.get(0)).optional()?;
-                // A vector of another length (a corrupt row) counts as a miss and is overwritten.
-                if let Some(v) = blob.map(|b| blob_to_vector(&b)).filter(|v| v.len() == self.dim()) {
-                    found.insert(h, v);
-                }
-            }
-        }
+        let mut found = self.lookup(&hashes).unwrap_or_else(|e| {
+            tracing::warn!(model = %self.model, "embedding cache unreadable, embedding anyway: {e:#}");
+            HashMap::new()
+        });
         // Each distinct missing text once, in one batch.
         let mut miss_texts: Vec<&str> = Vec::new();
         let mut miss_hashes: Vec<&str> = Vec::new();
@@ -244,23 +286,10 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
                     miss_texts.len()
                 );
             }
-            let mut conn = self
-                .conn
-                .lock()
-                .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))?;
-            let tx = conn.transaction()?;
-            {
-                let mut ins = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)",
-                )?;
-                for (h, v) in miss_hashes.iter().zip(&vectors) {
-                    ins.execute(params![self.model, h, vector_to_blob(v)])?;
-                }
+            if let Err(e) = self.store(&miss_hashes, &vectors) {
+                tracing::warn!(model = %self.model, "embedding cache not updated: {e:#}");
             }
-            tx.commit()?;
-            for (h, v) in miss_hashes.into_iter().zip(vectors) {
-                found.insert(h, v);
-            }
+            found.extend(miss_hashes.into_iter().zip(vectors));
         }
         Ok(hashes.iter().map(|h| found[h.as_str()].clone()).collect())
     }
@@ -312,6 +341,17 @@ mod tests {
         assert_eq!(cached.inner().0.load(std::sync::atomic::Ordering::SeqCst), 3);
         let boxed: Box<dyn Embedder> = Box::new(cached);
         assert_eq!(boxed.id(), "counting:2");
+    }
+
+    #[test]
+    fn a_broken_cache_still_embeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cache.db");
+        let cached = CachedEmbedder::new(Counting(0.into()), Connection::open(&db).unwrap()).unwrap();
+        Connection::open(&db).unwrap().execute_batch("DROP TABLE embedding_cache").unwrap();
+        assert_eq!(cached.embed(&["ab"]).unwrap(), vec![vec![2.0, 1.0]]);
+        assert_eq!(cached.embed(&["ab"]).unwrap(), vec![vec![2.0, 1.0]]);
+        assert_eq!(cached.inner().0.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

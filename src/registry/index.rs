@@ -334,6 +334,7 @@ impl SearchIndex {
     /// bad files give [`IndexState::NeedsRebuild`] and an empty index. Fails only when `dir`
     /// cannot be written.
     pub fn open_or_create(dir: &Path, embedder_id: &str, dim: usize) -> anyhow::Result<(SearchIndex, IndexState)> {
+        remove_debris(dir);
         let manifest_path = dir.join(MANIFEST);
         let has_files = [MANIFEST, TEXT_DIR, VECTORS].iter().any(|f| dir.join(f).exists());
         if !has_files {
@@ -660,13 +661,7 @@ impl SearchIndex {
                 bail!("tool {:?} appears twice", doc.name);
             }
         }
-        let parent = self.dir.parent().unwrap_or(Path::new("."));
-        let stem = self
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "index".into());
-        let tmp = parent.join(format!(".{stem}.rebuild-{}", uuid::Uuid::new_v4()));
+        let tmp = sibling(&self.dir, REBUILD_TAG);
         let built = (|| -> anyhow::Result<()> {
             let mut fresh = Self::create_empty(&tmp, &self.embedder_id, self.dim, fingerprint)?;
             fresh.bulk_load(docs)?;
@@ -678,7 +673,7 @@ impl SearchIndex {
         }
         // Swap: the old directory goes aside, the new one takes its name, the old one is deleted.
         self.writer = None;
-        let old = parent.join(format!(".{stem}.old-{}", uuid::Uuid::new_v4()));
+        let old = sibling(&self.dir, OLD_TAG);
         if self.dir.exists() {
             std::fs::rename(&self.dir, &old).with_context(|| format!("moving {} aside", self.dir.display()))?;
         }
@@ -864,6 +859,46 @@ impl SearchIndex {
             }
         }
         Ok(out)
+    }
+}
+
+const REBUILD_TAG: &str = "rebuild";
+const OLD_TAG: &str = "old";
+
+/// A new sibling of `dir` for a rebuild: `.{name}.{tag}-{pid}-{uuid}`. The pid tells
+/// [`remove_debris`] whether its maker is still running.
+fn sibling(dir: &Path, tag: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map_or_else(|| "index".into(), |n| n.to_string_lossy().into_owned());
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.{tag}-{}-{}", std::process::id(), uuid::Uuid::new_v4()))
+}
+
+/// Removes what rebuilds killed half-way left beside `dir`: a half-built new index, or the old
+/// one moved aside. A leftover whose process is still alive (per `/proc`) is another rebuild in
+/// progress and is kept. Failures are logged: debris costs space, not correctness.
+fn remove_debris(dir: &Path) {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let prefixes = [format!(".{name}.{REBUILD_TAG}-"), format!(".{name}.{OLD_TAG}-")];
+    let alive = |pid: u32| pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = prefixes.iter().find_map(|p| file_name.strip_prefix(p.as_str())) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != 0 && alive(p)) {
+            continue;
+        }
+        tracing::info!(path = %entry.path().display(), "removing what an interrupted index rebuild left");
+        if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+            tracing::warn!(path = %entry.path().display(), "cannot remove index debris: {e}");
+        }
     }
 }
 
