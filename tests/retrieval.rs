@@ -132,11 +132,15 @@ fn upsert_remove_and_commit_survive_a_reopen() {
 
 #[test]
 fn deleted_files_need_a_rebuild() {
-    for victim in ["manifest.json", "vectors.usearch", "text"] {
+    for victim in ["manifest.json", "vectors.usearch", "text", "a text segment file"] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("index");
         drop(built_index(&dir, &HASH));
-        let path = dir.join(victim);
+        let path = if victim == "a text segment file" {
+            segment_file(&dir)
+        } else {
+            dir.join(victim)
+        };
         if path.is_dir() {
             std::fs::remove_dir_all(&path).unwrap();
         } else {
@@ -152,21 +156,23 @@ fn deleted_files_need_a_rebuild() {
     }
 }
 
+/// One of tantivy's segment files (postings or terms).
+fn segment_file(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("text"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx" || x == "term"))
+        .expect("a tantivy segment file")
+}
+
 #[test]
 fn corrupt_files_need_a_rebuild() {
-    let text_file = |dir: &Path| {
-        std::fs::read_dir(dir.join("text"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "idx" || x == "term"))
-            .expect("a tantivy segment file")
-    };
     for what in ["manifest.json", "vectors.usearch", "a text segment"] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("index");
         drop(built_index(&dir, &HASH));
         let path = if what == "a text segment" {
-            text_file(&dir)
+            segment_file(&dir)
         } else {
             dir.join(what)
         };
