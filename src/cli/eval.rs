@@ -17,7 +17,7 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Build a throw-away index from TOOLS and report top-1, top-5, MRR@10 and search latency on QUERIES.
+    /// Build a throw-away index from TOOLS and report top-1, top-5, MRR and search latency on QUERIES.
     Retrieval(RetrievalArgs),
 }
 
@@ -97,22 +97,18 @@ fn retrieval(a: RetrievalArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
+    println!("{} tools, {} queries", tools.len(), queries.len());
     println!(
-        "{} tools, {} queries; MRR counts ranks 1..{EVAL_K}",
-        tools.len(),
-        queries.len()
-    );
-    println!(
-        "{:<7} {:>6} {:>6} {:>6} {:>8} {:>8} {:>10}",
-        "mode", "top1", "top5", "mrr", "p50 ms", "p99 ms", "embed ms/q"
+        "{:<7} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>10}",
+        "mode", "top1", "top5", "mrr", "mrr@10", "p50 ms", "p99 ms", "embed ms/q"
     );
     for r in &reports {
         println!(
-            "{:<7} {:>6.3} {:>6.3} {:>6.3} {:>8.3} {:>8.3} {:>10.2}",
-            r.mode, r.top1, r.top5, r.mrr, r.p50_ms, r.p99_ms, r.embed_ms_per_query
+            "{:<7} {:>6.3} {:>6.3} {:>6.3} {:>7.3} {:>8.3} {:>8.3} {:>10.2}",
+            r.mode, r.top1, r.top5, r.mrr, r.mrr_at_10, r.p50_ms, r.p99_ms, r.embed_ms_per_query
         );
     }
-    println!("(search latency excludes query embedding; embedding may come from the cache)");
+    println!("(latency: one search for {EVAL_K} hits, query embedding excluded; embedding may come from the cache)");
     for r in reports.iter().filter(|r| r.mode == SearchMode::Hybrid) {
         println!(
             "hybrid score thresholds: share of queries whose expected tool / best other tool scores at or above t"

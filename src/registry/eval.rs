@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::embed::Embedder;
 use super::index::{FusionParams, Hit, IndexDoc, IndexState, SearchIndex, SearchMode};
 
-/// How many hits an evaluation asks for: MRR is MRR@10.
+/// How many hits a timed evaluation search asks for (the expected tool's rank beyond it is found
+/// by a second, untimed search over all tools).
 pub const EVAL_K: usize = 10;
 /// Query texts embedded per call.
 const EMBED_BATCH: usize = 64;
@@ -72,8 +73,11 @@ pub struct RetrievalReport {
     pub top1: f64,
     /// Share of queries whose expected tool is in the first five.
     pub top5: f64,
-    /// Mean reciprocal rank of the expected tool, counting 0 beyond rank [`EVAL_K`].
+    /// Mean reciprocal rank of the expected tool over the whole ranking (0 when the mode does not
+    /// rank it at all, e.g. BM25 with no word in common).
     pub mrr: f64,
+    /// The same, counting 0 beyond rank 10.
+    pub mrr_at_10: f64,
     /// Search latency (query embedding excluded), median and 99th percentile, in milliseconds.
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -139,11 +143,23 @@ pub fn evaluate_retrieval(
                 let t = Instant::now();
                 let hits = index.search(&q.query, emb, EVAL_K, mode)?;
                 latencies.push(t.elapsed());
-                ranks.push(hits.iter().position(|h| h.name == q.expected));
-                expected_scores.push(score_of(&hits, |h| h.name == q.expected));
                 other_scores.push(score_of(&hits, |h| h.name != q.expected));
+                let mut rank = hits.iter().position(|h| h.name == q.expected);
+                let mut expected_score = score_of(&hits, |h| h.name == q.expected);
+                if rank.is_none() {
+                    let all = index.search(&q.query, emb, tools.len(), mode)?;
+                    rank = all.iter().position(|h| h.name == q.expected);
+                    expected_score = score_of(&all, |h| h.name == q.expected);
+                }
+                ranks.push(rank);
+                expected_scores.push(expected_score);
             }
-            let (top1, top5, mrr) = rank_metrics(&ranks);
+            let RankMetrics {
+                top1,
+                top5,
+                mrr,
+                mrr_at_10,
+            } = rank_metrics(&ranks);
             let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
             Ok(RetrievalReport {
                 mode,
@@ -151,6 +167,7 @@ pub fn evaluate_retrieval(
                 top1,
                 top5,
                 mrr,
+                mrr_at_10,
                 p50_ms,
                 p99_ms,
                 embed_ms_per_query: if mode == SearchMode::Bm25 {
@@ -182,17 +199,32 @@ fn threshold_curve(expected: &[f32], other: &[f32]) -> Vec<ThresholdPoint> {
         .collect()
 }
 
-/// top-1, top-5 and MRR@[`EVAL_K`] from the 0-based rank of each expected tool (None: not found).
-pub fn rank_metrics(ranks: &[Option<usize>]) -> (f64, f64, f64) {
+/// Ranking quality over a set of queries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankMetrics {
+    pub top1: f64,
+    pub top5: f64,
+    pub mrr: f64,
+    pub mrr_at_10: f64,
+}
+
+/// Metrics from the 0-based rank of each query's expected tool (None: not ranked at all).
+pub fn rank_metrics(ranks: &[Option<usize>]) -> RankMetrics {
     let n = ranks.len().max(1) as f64;
-    let top1 = ranks.iter().filter(|r| **r == Some(0)).count() as f64 / n;
-    let top5 = ranks.iter().filter(|r| r.is_some_and(|r| r < 5)).count() as f64 / n;
-    let mrr = ranks
-        .iter()
-        .map(|r| r.filter(|&r| r < EVAL_K).map_or(0.0, |r| 1.0 / (r as f64 + 1.0)))
-        .sum::<f64>()
-        / n;
-    (top1, top5, mrr)
+    let share = |within: usize| ranks.iter().filter(|r| r.is_some_and(|r| r < within)).count() as f64 / n;
+    let mean_rr = |within: usize| {
+        ranks
+            .iter()
+            .map(|r| r.filter(|&r| r < within).map_or(0.0, |r| 1.0 / (r as f64 + 1.0)))
+            .sum::<f64>()
+            / n
+    };
+    RankMetrics {
+        top1: share(1),
+        top5: share(5),
+        mrr: mean_rr(usize::MAX),
+        mrr_at_10: mean_rr(10),
+    }
 }
 
 /// Median and 99th percentile (nearest rank), in milliseconds.

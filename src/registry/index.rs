@@ -215,8 +215,8 @@ pub struct Manifest {
 /// Tuned on a third of the MetaTool dev queries (every third line) and checked on the other two
 /// thirds: the scores form a plateau (top-1 within 0.005 for `dense_weight` 0.7–0.85 with
 /// `bm25_half` 4–16); other BM25 normalisations (by the query's best score, by the number of query
-/// words) did no better. Held-out: top-1 0.573, top-5 0.797, MRR@10 0.670 (dense alone 0.546 /
-/// 0.768 / 0.642, BM25 alone 0.410 / 0.634 / 0.503).
+/// words) did no better. Held-out (top-1 / top-5 / MRR): 0.573 / 0.797 / 0.676; dense alone
+/// 0.546 / 0.768 / 0.648, BM25 alone 0.410 / 0.634 / 0.508.
 ///
 /// Candidates are the union of the `candidates` best of each signal; a vector-only candidate outside
 /// the BM25 list gets its BM25 taken as 0 (it is below the `candidates`-th BM25 score anyway), a
