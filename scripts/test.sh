@@ -7,4 +7,4 @@ cd "$ROOT"
 log "harness tests (native CPython)"
 bash guest-runtime/test.sh
 log "cargo tests"
-cargo test --workspace --quiet -- --test-threads=2
+cargo test --workspace --no-fail-fast --quiet -- --test-threads=2
