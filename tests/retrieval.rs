@@ -212,6 +212,13 @@ fn bm25_alone_finds_the_three_queries_that_share_a_word() {
     assert_eq!((r.n, r.top1, r.top5, r.mrr), (6, 0.5, 0.5, 0.5));
 }
 
+#[test]
+fn a_missing_model_names_the_script_that_fetches_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let err = LocalMiniLm::load(empty.path()).err().expect("no model in an empty directory");
+    assert!(format!("{err:#}").contains("scripts/fetch-model.sh"), "{err:#}");
+}
+
 // ---- with the local model ----
 
 #[test]
