@@ -43,8 +43,9 @@ pub fn name_as_text(name: &str) -> String {
 
 /// Words that say nothing about which tool is wanted: English function words plus the filler of
 /// requests ("can you please help me find ..."). Removed before BM25 scoring so that a request's
-/// politeness does not match a description's. Measured on the MetaTool tuning split: removing them
-/// raised BM25-alone top-1 and the hybrid's top-1.
+/// politeness does not match a description's. Measured on the MetaTool tuning split, BM25-alone
+/// top-1: 0.385 with no stop words, 0.407 with tantivy's English list, 0.419 with this one (hybrid
+/// 0.584, 0.584, 0.586).
 pub const STOP_WORDS: &[&str] = &[
     "a", "about", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could", "do",
     "does", "for", "from", "get", "give", "had", "has", "have", "help", "how", "i", "if", "in", "into", "is", "it",
