@@ -63,8 +63,12 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
         What::Search { sizes, queries, json } => {
             let paths = paths.clone();
             let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let embedder = toolsmith::registry::local_embedder(&paths).ok();
-                toolsmith::registry::eval::bench_search(embedder.as_deref(), &sizes, queries, 7)
+                // The bare model, not the cached one: the benchmark's queries repeat from run to
+                // run, and a cache hit is not what "with query embedding" means.
+                let dir = toolsmith::registry::embed::LocalMiniLm::default_dir(&paths);
+                let model = toolsmith::registry::embed::LocalMiniLm::load(&dir).ok();
+                let embedder = model.as_ref().map(|m| m as &dyn toolsmith::registry::embed::Embedder);
+                toolsmith::registry::eval::bench_search(embedder, &sizes, queries, 7)
             })
             .await??;
             if json {
