@@ -12,3 +12,10 @@ echo "A tool that never stops is stopped by its limits:" >&2
 ts run --file spin.py --timeout-ms 300 --json || true
 echo "A tool that reaches for the host is refused:" >&2
 ts run --file snoop.py --json || true
+echo "Registering it: tested with pytest in Docker, then in the WASM runtime, then stored and indexed:" >&2
+export TOOLSMITH_HOME="$(mktemp -d)"
+ts tools add --name profit_margins --code profit_margins.py --tests test_profit_margins.py --data data
+ts tools search "what margin does each product make"
+ts run profit_margins --allow-read data --args '{"path": "data/sales.csv"}' --json
+ts run profit_margins --args '{"path": 42}' --json || true
+rm -rf "$TOOLSMITH_HOME"
