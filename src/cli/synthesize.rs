@@ -45,12 +45,16 @@ pub struct AddArgs {
     pub json: bool,
 }
 
-/// One progress line per stage on a terminal; silent otherwise (and always under --json).
-fn progress(json: bool) -> impl Fn(&str, &Value) + Send + Sync {
+/// A bar over the run's stages on a terminal, a line per event on other stderr, nothing under --json.
+fn progress(json: bool, stages: usize) -> impl Fn(&str, &Value) + Send + Sync {
     use std::io::IsTerminal;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-        let b = ProgressBar::new_spinner();
-        b.set_style(ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").expect("valid template"));
+        let b = ProgressBar::new(stages as u64);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed}] [{bar:20}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         b.enable_steady_tick(std::time::Duration::from_millis(100));
         b
     });
@@ -65,6 +69,13 @@ fn progress(json: bool) -> impl Fn(&str, &Value) + Send + Sync {
         };
         match &bar {
             Some(b) if event == "stage_started" => b.set_message(line),
+            Some(b) if event == "stage_finished" => {
+                b.inc(1);
+                b.set_message(line);
+                if b.position() >= b.length().unwrap_or(0) {
+                    b.finish();
+                }
+            }
             Some(b) => b.println(line),
             None if !json => eprintln!("{line}"),
             None => {}
@@ -88,7 +99,7 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
         Err(e) => return early_failure(args.json, "setup", e),
     };
     engine.repair_rounds = args.repair_rounds;
-    let cb = progress(args.json);
+    let cb = progress(args.json, if args.verify == VerifyMode::Docker { 7 } else { 6 });
     let r = engine.synthesize_capability(&args.prompt, &cb).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -114,7 +125,7 @@ pub async fn add(a: AddArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
         Ok(e) => e,
         Err(e) => return early_failure(a.json, "setup", e),
     };
-    let cb = progress(a.json);
+    let cb = progress(a.json, if a.verify == VerifyMode::Docker { 4 } else { 3 });
     match engine.verify_and_register(&candidate, &cb).await {
         Ok(rec) => {
             if a.json {
