@@ -39,7 +39,7 @@ pub async fn check_all(paths: &Paths) -> Vec<Check> {
         let status = if item.ok { Status::Ok } else { Status::Missing };
         checks.push(Check { name: item.name, status, detail: item.detail, fix: item.fix, required: false });
     }
-    checks.push(check_llm());
+    checks.push(check_llm().await);
     checks
 }
 
@@ -92,7 +92,7 @@ fn check_model(paths: &Paths) -> Check {
     }
 }
 
-fn check_llm() -> Check {
+async fn check_llm() -> Check {
     match crate::llm::LlmConfig::from_env() {
         Ok(c) if c.api_key.is_none() && c.needs_key() => Check {
             name: "llm",
@@ -101,13 +101,23 @@ fn check_llm() -> Check {
             fix: Some("set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server (Ollama, vLLM, llama.cpp); everything but synthesis works without".into()),
             required: false,
         },
-        Ok(c) => Check {
-            name: "llm",
-            status: Status::Ok,
-            detail: format!("{} model {} (not contacted)", c.base_url, c.model),
-            fix: None,
-            required: false,
-        },
+        Ok(c) => {
+            let model = c.model.clone();
+            let probed = match crate::llm::LlmClient::new(c) {
+                Ok(client) => client.probe(std::time::Duration::from_secs(3)).await,
+                Err(e) => Err(e.to_string()),
+            };
+            match probed {
+                Ok(detail) => Check { name: "llm", status: Status::Ok, detail: format!("{detail}; model {model}"), fix: None, required: false },
+                Err(detail) => Check {
+                    name: "llm",
+                    status: Status::Warn,
+                    detail,
+                    fix: Some("start the model server or fix OPENAI_BASE_URL / OPENAI_API_KEY; everything but synthesis works without".into()),
+                    required: false,
+                },
+            }
+        }
         Err(e) => Check {
             name: "llm",
             status: Status::Warn,

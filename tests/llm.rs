@@ -374,3 +374,16 @@ async fn asking_more_than_was_scripted_fails_clearly() {
     let err = client(&server).synthesize_response("x", &json!(1)).await.unwrap_err();
     assert!(err.to_string().contains("nothing scripted for POST /v1/chat/completions"), "{err}");
 }
+
+#[tokio::test]
+async fn probe_reports_an_answering_endpoint_and_a_dead_one() {
+    let server = LlmServer::start();
+    // The scripted server has no model list (404): the endpoint still answered.
+    let ok = client(&server).probe(Duration::from_secs(3)).await.unwrap();
+    assert!(ok.contains("/models answered HTTP 404"), "{ok}");
+    assert_eq!(server.requests()[0].method, "GET");
+    let dead = format!("{}/v1", "http://127.0.0.1:9");
+    let client = LlmClient::new(LlmConfig::local(dead)).unwrap();
+    let err = client.probe(Duration::from_secs(3)).await.unwrap_err();
+    assert!(err.contains("127.0.0.1:9/v1/models") && err.contains("connect"), "{err}");
+}

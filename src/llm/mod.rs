@@ -117,6 +117,12 @@ impl LlmClient {
         LlmClient::new(LlmConfig::from_env()?)
     }
 
+    /// Whether the endpoint answers (GET `/models`, one attempt within `timeout`): for
+    /// `toolsmith doctor`. `Ok` describes the answer, `Err` what is wrong and what to check.
+    pub async fn probe(&self, timeout: std::time::Duration) -> Result<String, String> {
+        self.transport.probe(timeout).await
+    }
+
     /// The standard-library modules generated code may import (the runtime's allow-list).
     /// Empty: the prompts say "standard library only".
     pub fn with_allowed_modules(mut self, modules: Vec<String>) -> LlmClient {

@@ -63,6 +63,34 @@ impl Transport {
         format!("{}/{path}", self.base)
     }
 
+    /// GET `{base_url}/models` once, within `timeout`: whether the endpoint answers and accepts
+    /// the key. No retries: this is a health check (`toolsmith doctor`), not a request.
+    pub(crate) async fn probe(&self, timeout: Duration) -> Result<String, String> {
+        let url = self.url("models");
+        let mut req = self.http.get(&url).timeout(timeout);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.map_err(|e| format!("{url}: {}", self.describe(&e)))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        match status {
+            200..=299 => {
+                let models = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("data").and_then(Value::as_array).map(Vec::len));
+                Ok(match models {
+                    Some(n) => format!("{url} answered: {n} models"),
+                    None => format!("{url} answered"),
+                })
+            }
+            401 | 403 => Err(format!("{url} refused the key (HTTP {status}): check OPENAI_API_KEY")),
+            // Some servers have no model list; an answer is still an answer.
+            404 | 405 => Ok(format!("{url} answered HTTP {status} (no model list; the endpoint is up)")),
+            _ => Err(format!("{url} answered HTTP {status}: {}", error_message(&text))),
+        }
+    }
+
     /// POST `body` to `{base_url}/{path}` and parse the JSON reply, retrying 429, 5xx, timeouts
     /// and connection failures up to `max_attempts` times in all.
     pub(crate) async fn post(&self, stage: Stage, path: &str, body: &Value) -> Result<Value, LlmError> {
