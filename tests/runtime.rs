@@ -57,11 +57,10 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
             if &got != expected {
                 return Err(format!("{ctx}: expected {expected}, got {got}"));
             }
-            if let Some(s) = case.get("stdout").and_then(Value::as_str) {
-                if stdout != s {
+            if let Some(s) = case.get("stdout").and_then(Value::as_str)
+                && stdout != s {
                     return Err(format!("{ctx}: expected stdout {s:?}, got {stdout:?}"));
                 }
-            }
             Ok(())
         }
         (RunOutcome::Failure { error_type, error, .. }, None) => {
@@ -72,11 +71,10 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
             if !allowed.contains(&error_type.as_str()) {
                 return Err(format!("{ctx}: expected error {allowed:?}, got {error_type}: {error}"));
             }
-            if let Some(s) = case.get("error_contains").and_then(Value::as_str) {
-                if !error.contains(s) {
+            if let Some(s) = case.get("error_contains").and_then(Value::as_str)
+                && !error.contains(s) {
                     return Err(format!("{ctx}: error {error:?} does not mention {s:?}"));
                 }
-            }
             if error.trim().is_empty() {
                 return Err(format!("{ctx}: error without a message"));
             }

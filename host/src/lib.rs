@@ -307,11 +307,10 @@ impl Runtime {
     }
 
     fn take(&self, grants: &[Grant]) -> Result<stock::Lease, HostError> {
-        if grants.is_empty() {
-            if let Some(lease) = self.stock.take() {
+        if grants.is_empty()
+            && let Some(lease) = self.stock.take() {
                 return Ok(lease);
             }
-        }
         let slot = stock::OwnedSlot::acquire(&self.shared);
         let ready = self.shared.instantiate(grants)?;
         Ok(stock::Lease::new(ready, slot, self.stock.dropper()))

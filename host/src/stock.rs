@@ -98,11 +98,10 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some((ready, slot)) = self.ready.take() {
-            if let Err(e) = self.tx.send(Msg::Drop(ready, slot)) {
+        if let Some((ready, slot)) = self.ready.take()
+            && let Err(e) = self.tx.send(Msg::Drop(ready, slot)) {
                 drop(e.0);
             }
-        }
     }
 }
 

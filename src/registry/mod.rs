@@ -126,7 +126,7 @@ impl CapabilityRegistry {
             return Ok(());
         }
         let (index, state) =
-            SearchIndex::open_or_create(&self.index.dir().to_path_buf(), &self.embedder.id(), self.embedder.dim())?;
+            SearchIndex::open_or_create(self.index.dir(), &self.embedder.id(), self.embedder.dim())?;
         self.index = index;
         if state == IndexState::Opened && self.index.fingerprint() == fingerprint {
             return Ok(());
