@@ -103,7 +103,9 @@ pub fn exec(paths: &Paths, calls: usize, subprocess_calls: usize, exe: &Path) ->
     let python = String::from_utf8_lossy(&python.stdout).trim().to_string();
     let mut sub = Vec::with_capacity(subprocess_calls);
     for i in 0..subprocess_calls {
-        let script = format!("import json; from add import add; print(json.dumps(add(**json.loads('{{\"a\": {i}, \"b\": 1}}'))))");
+        let script = format!(
+            "import json; from add import add; print(json.dumps(add(**json.loads('{{\"a\": {i}, \"b\": 1}}'))))"
+        );
         let t = Instant::now();
         let out = Command::new(&python).arg("-c").arg(&script).current_dir(dir.path()).output()?;
         sub.push(t.elapsed());
@@ -139,7 +141,12 @@ pub fn exec(paths: &Paths, calls: usize, subprocess_calls: usize, exe: &Path) ->
 
     let speedup = sub.p50_ms / fresh.p50_ms;
     rows.extend([fresh, inline, sub, proc_dist, native]);
-    Ok(ExecReport { rows, speedup_vs_subprocess: speedup, sustained_calls_per_s: sustained, artifact_bytes: code.len() })
+    Ok(ExecReport {
+        rows,
+        speedup_vs_subprocess: speedup,
+        sustained_calls_per_s: sustained,
+        artifact_bytes: code.len(),
+    })
 }
 
 pub fn print_table(rows: &[Dist]) {
@@ -149,7 +156,8 @@ pub fn print_table(rows: &[Dist]) {
     }
 }
 
-const SYNTH_TOOL: &str = "def word_count(text: str) -> int:\n    \"\"\"Count the words in a text.\"\"\"\n    return len(text.split())\n";
+const SYNTH_TOOL: &str =
+    "def word_count(text: str) -> int:\n    \"\"\"Count the words in a text.\"\"\"\n    return len(text.split())\n";
 const SYNTH_TESTS: &str = "import pytest\nfrom word_count import word_count\n\n@pytest.mark.parametrize('text,n', [('', 0), ('a b', 2), (' x  y z ', 3)])\ndef test_counts(text, n):\n    assert word_count(text) == n\n";
 
 /// `toolsmith bench synth`: what verifying and registering a new tool costs once the model has
@@ -173,7 +181,10 @@ pub async fn synth(paths: &Paths, runs: usize) -> anyhow::Result<Vec<Dist>> {
                 ..Candidate::default()
             };
             let t = Instant::now();
-            let v = engine.verify(&c, &quiet).await.map_err(|f| anyhow::anyhow!("{}: {}\n{}", f.step.as_str(), f.error, f.output))?;
+            let v = engine
+                .verify(&c, &quiet)
+                .await
+                .map_err(|f| anyhow::anyhow!("{}: {}\n{}", f.step.as_str(), f.error, f.output))?;
             let tv = t.elapsed();
             engine.register(&c, &v, &quiet).await.map_err(|f| anyhow::anyhow!("{}", f.error))?;
             total.push(t.elapsed());

@@ -106,10 +106,7 @@ pub fn run_file(
         None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
     };
     if let Some(bad) = grants.iter().find(|g| !g.host_path.is_dir()) {
-        return RunOutcome::failure(
-            "GrantError",
-            format!("--allow-read {}: not a directory", bad.host_path.display()),
-        );
+        return RunOutcome::failure("GrantError", format!("--allow-read {}: not a directory", bad.host_path.display()));
     }
     let rt = match runtime::open(paths, Usage::OneShot) {
         Ok(rt) => rt,
@@ -181,9 +178,7 @@ pub fn execute(
     let r = rt.call(&code, name, args_json, &CallOptions { limits, grants });
     let outcome = RunOutcome::from_call(r, start.elapsed().as_secs_f64() * 1e3);
     let (outputs, error_type, elapsed_ms) = match &outcome {
-        RunOutcome::Success { result, elapsed_ms, .. } => {
-            (serde_json::from_str(result.get()).ok(), None, *elapsed_ms)
-        }
+        RunOutcome::Success { result, elapsed_ms, .. } => (serde_json::from_str(result.get()).ok(), None, *elapsed_ms),
         RunOutcome::Failure { error_type, elapsed_ms, .. } => (None, Some(error_type.as_str()), *elapsed_ms),
     };
     let logged = store.log_execution(&crate::registry::Execution {

@@ -169,7 +169,12 @@ impl SynthesisEngine {
         .map_err(|e| fail(Step::StaticChecks, format!("static checks panicked: {e}")))?;
         let (bytecode, described) = checked.map_err(|e| {
             let msg = describe_call_error(&e);
-            StageFailure { step: Step::StaticChecks, output: msg.clone(), error: msg, repairable: matches!(e, CallError::Tool(_)) }
+            StageFailure {
+                step: Step::StaticChecks,
+                output: msg.clone(),
+                error: msg,
+                repairable: matches!(e, CallError::Tool(_)),
+            }
         })?;
         emit(cb, "stage_finished", json!({"stage": Step::StaticChecks.as_str()}));
 
@@ -202,14 +207,20 @@ impl SynthesisEngine {
         let (rt, bc, name, tests, data) =
             (self.runtime.clone(), bytecode.clone(), c.name.clone(), c.tests.clone(), c.data_files.clone());
         let report = tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
-            let scratch = tempfile::tempdir().map_err(|e| fail(Step::WasmTests, format!("no scratch directory: {e}")))?;
+            let scratch =
+                tempfile::tempdir().map_err(|e| fail(Step::WasmTests, format!("no scratch directory: {e}")))?;
             let grants = stage_data_files(scratch.path(), &data).map_err(|e| fail(Step::WasmTests, e))?;
             let tmp = scratch.path().join(".tmp_path");
             std::fs::create_dir_all(&tmp).map_err(|e| fail(Step::WasmTests, e.to_string()))?;
             let opts = TestOptions { grants, tmp_path: Some(tmp), ..TestOptions::default() };
             rt.run_tests(&bc, &name, &tests, &opts).map_err(|e| {
                 let msg = describe_call_error(&e);
-                StageFailure { step: Step::WasmTests, error: msg.clone(), output: msg, repairable: matches!(e, CallError::Tool(_)) }
+                StageFailure {
+                    step: Step::WasmTests,
+                    error: msg.clone(),
+                    output: msg,
+                    repairable: matches!(e, CallError::Tool(_)),
+                }
             })
         })
         .await
@@ -227,9 +238,11 @@ impl SynthesisEngine {
         }
         emit(cb, "stage_finished", json!({"stage": Step::WasmTests.as_str(), "passed": report.passed}));
 
-        let docstring = c.docstring.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| {
-            described.get("docstring").and_then(Value::as_str).unwrap_or_default().to_string()
-        });
+        let docstring = c
+            .docstring
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| described.get("docstring").and_then(Value::as_str).unwrap_or_default().to_string());
         Ok(Verified {
             bytecode,
             parameters: described.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
@@ -273,10 +286,11 @@ impl SynthesisEngine {
 
     async fn check_free(&self, name: &str, step: Step) -> Result<(), StageFailure> {
         let (reg, n) = (self.registry.clone(), name.to_string());
-        let exists = tokio::task::spawn_blocking(move || reg.lock().unwrap_or_else(|p| p.into_inner()).store().exists(&n))
-            .await
-            .map_err(|e| fail(step, e.to_string()))?
-            .map_err(|e| fail(step, e.to_string()))?;
+        let exists =
+            tokio::task::spawn_blocking(move || reg.lock().unwrap_or_else(|p| p.into_inner()).store().exists(&n))
+                .await
+                .map_err(|e| fail(step, e.to_string()))?
+                .map_err(|e| fail(step, e.to_string()))?;
         if exists {
             return Err(fail(step, store::StoreError::Exists(name.into()).to_string()));
         }
@@ -394,7 +408,9 @@ fn stage_data_files(root: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Ve
         let mut comps = p.components();
         let top = comps.next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
         if comps.next().is_none() {
-            return Err(format!("data file {rel:?} must sit in a directory (e.g. data/{rel}), which the tool is granted"));
+            return Err(format!(
+                "data file {rel:?} must sit in a directory (e.g. data/{rel}), which the tool is granted"
+            ));
         }
         let dest: PathBuf = root.join(p);
         std::fs::create_dir_all(dest.parent().expect("has a parent")).map_err(|e| e.to_string())?;
@@ -453,7 +469,11 @@ pub enum NeedsLlm {
 impl SynthesisEngine {
     /// Open everything the pipeline needs, failing early (before any model call) with what to fix:
     /// no Docker or no image when Docker verification is asked for, no model configured.
-    pub async fn open(paths: &crate::config::Paths, verify: VerifyMode, needs_llm: NeedsLlm) -> anyhow::Result<SynthesisEngine> {
+    pub async fn open(
+        paths: &crate::config::Paths,
+        verify: VerifyMode,
+        needs_llm: NeedsLlm,
+    ) -> anyhow::Result<SynthesisEngine> {
         let sandbox = match verify {
             VerifyMode::WasmOnly => None,
             VerifyMode::Docker => {

@@ -61,5 +61,8 @@ fn remote_embedder_learns_dimensions_normalises_and_keys_the_index() {
     let mut reg = CapabilityRegistry::open(&p).unwrap();
     let why = reg.rebuilt.as_ref().expect("an index of another embedder must be rebuilt");
     assert_eq!(why.tools, 2);
-    assert_eq!(reg.search_tool("convert celsius to fahrenheit", None, false).unwrap().unwrap().tool.name, "celsius_to_fahrenheit");
+    assert_eq!(
+        reg.search_tool("convert celsius to fahrenheit", None, false).unwrap().unwrap().tool.name,
+        "celsius_to_fahrenheit"
+    );
 }

@@ -103,7 +103,10 @@ const WORD_HASH: TestEmbedder = TestEmbedder {
     embed_one: |text| {
         let mut v = vec![0f32; 384];
         for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            let h = word.to_lowercase().bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+            let h = word
+                .to_lowercase()
+                .bytes()
+                .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
             v[(h % 384) as usize] += 1.0;
         }
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -170,7 +173,8 @@ fn fixtures() -> &'static BTreeMap<String, Fixture> {
             let described = rt().describe(&bytecode, &name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             let report = rt().run_tests(&bytecode, &name, &tests, &TestOptions::default()).unwrap();
             assert!(report.success(), "fixture {name}: its tests fail: {}", report.output);
-            let docstring = described["docstring"].as_str().unwrap_or_else(|| panic!("{name}: no docstring")).to_string();
+            let docstring =
+                described["docstring"].as_str().unwrap_or_else(|| panic!("{name}: no docstring")).to_string();
             let fixture = Fixture {
                 name: name.clone(),
                 code,
@@ -408,7 +412,10 @@ fn debris_of_interrupted_registrations_is_removed_on_open() {
     assert_eq!(listing(&h.tools_dir()).iter().filter(|p| !p.contains('/')).collect::<Vec<_>>(), ["reverse_string"]);
     // The name is free again.
     add_all(&mut reg, &["count_vowels"]);
-    assert_eq!(std::fs::read_to_string(h.tools_dir().join("count_vowels/tool.py")).unwrap(), fixture("count_vowels").code);
+    assert_eq!(
+        std::fs::read_to_string(h.tools_dir().join("count_vowels/tool.py")).unwrap(),
+        fixture("count_vowels").code
+    );
 }
 
 #[test]
@@ -424,7 +431,10 @@ fn log_execution_feeds_usage_over_recent_runs() {
         Usage { runs: RERANK_RECENT, successes: RERANK_RECENT },
         "only the latest runs count"
     );
-    assert_eq!(reg.store().usage("add_numbers", 100).unwrap(), Usage { runs: RERANK_RECENT + 5, successes: RERANK_RECENT });
+    assert_eq!(
+        reg.store().usage("add_numbers", 100).unwrap(),
+        Usage { runs: RERANK_RECENT + 5, successes: RERANK_RECENT }
+    );
 }
 
 #[test]
@@ -444,7 +454,11 @@ fn an_open_registry_finds_tools_another_process_registered() {
         .unwrap();
     assert_eq!(json_stdout(&out)["success"], true, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(server.count_tools().unwrap(), 2, "the store is shared");
-    assert_eq!(top(&mut server, "reverse string").as_deref(), Some("reverse_string"), "the server's search sees it too");
+    assert_eq!(
+        top(&mut server, "reverse string").as_deref(),
+        Some("reverse_string"),
+        "the server's search sees it too"
+    );
     add_all(&mut server, &["count_vowels"]);
     assert_eq!(top(&mut server, "reverse string").as_deref(), Some("reverse_string"), "and still after its own add");
     drop(server);
@@ -476,7 +490,10 @@ fn search_tool_threshold() {
     for q in [query, unrelated] {
         let best = reg.search_tool(q, Some(0.0), false).unwrap().unwrap().similarity_score;
         assert!(reg.search_tool(q, Some(best), false).unwrap().is_some(), "{q}: the threshold is inclusive");
-        assert!(reg.search_tool(q, Some(best + 1e-4), false).unwrap().is_none(), "{q}: nothing above the best score {best}");
+        assert!(
+            reg.search_tool(q, Some(best + 1e-4), false).unwrap().is_none(),
+            "{q}: nothing above the best score {best}"
+        );
     }
 }
 
@@ -525,7 +542,11 @@ fn rerank_prefers_the_tool_that_works() {
         assert_eq!(m.rank_score, m.similarity_score);
     }
     let reranked = reg.search(query, 2, SearchMode::Hybrid, true).unwrap();
-    assert_eq!(names(&reranked), [runner_up.as_str(), leader.as_str()], "rerank=true: the working tool first: {reranked:?}");
+    assert_eq!(
+        names(&reranked),
+        [runner_up.as_str(), leader.as_str()],
+        "rerank=true: the working tool first: {reranked:?}"
+    );
     for m in &reranked {
         let plain = by_similarity.iter().find(|p| p.tool.name == m.tool.name).unwrap();
         assert_eq!(m.similarity_score, plain.similarity_score, "re-ranking leaves the similarity alone");
@@ -648,7 +669,10 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
     copy_dir(&newer, &index_dir);
     let mut reg = expect_rebuild(&h, minilm(), "generation");
     let found = reg.search("reverse string", 10, SearchMode::Hybrid, false).unwrap();
-    assert!(!names(&found).contains(&"reverse_string"), "a deleted tool does not come back with an old index: {found:?}");
+    assert!(
+        !names(&found).contains(&"reverse_string"),
+        "a deleted tool does not come back with an old index: {found:?}"
+    );
     drop(reg);
     assert_index_matches_store(&h, &*minilm());
 
@@ -678,7 +702,11 @@ fn leftovers_of_an_interrupted_index_rebuild_are_removed_on_open() {
     let mut reg = expect_rebuild(&h, minilm(), "no index");
     assert_eq!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"));
     drop(reg);
-    assert!(index_debris(&h).is_empty(), "opening should remove what interrupted rebuilds left: {:?}", index_debris(&h));
+    assert!(
+        index_debris(&h).is_empty(),
+        "opening should remove what interrupted rebuilds left: {:?}",
+        index_debris(&h)
+    );
 }
 
 #[test]
@@ -812,7 +840,11 @@ fn check_after_kill(h: &Home, newest: usize, must_exist: &[usize], stats: &mut C
                 assert!(!std::fs::read(dir.join("tool.bytecode")).unwrap().is_empty(), "{name}");
                 let meta: Value = serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
                 assert_eq!(meta["name"], name.as_str());
-                assert_eq!(top(&mut reg, &name).as_deref(), Some(name.as_str()), "{name} is registered, so search finds it");
+                assert_eq!(
+                    top(&mut reg, &name).as_deref(),
+                    Some(name.as_str()),
+                    "{name} is registered, so search finds it"
+                );
             }
             None => {
                 assert!(!must_exist.contains(&i), "{name} was registered by a process that finished, and is gone");
@@ -855,7 +887,12 @@ fn registration_killed_at_random_points_is_all_or_nothing() {
         let t = Instant::now();
         let out = crash_add(&h, src.path(), i).output().unwrap();
         full = t.elapsed();
-        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(json_stdout(&out)["success"], true);
         must_exist.push(i);
         assert!(check_after_kill(&h, i, &must_exist, &mut stats));
@@ -896,5 +933,9 @@ fn registration_killed_at_random_points_is_all_or_nothing() {
     }
     eprintln!("{stats:?}; full registration {full:?}; test took {:?}", started.elapsed());
     assert!(stats.killed > 0, "no registration was interrupted: the test proved nothing ({stats:?})");
-    assert!(stats.index_debris.is_empty(), "interrupted index rebuilds left debris no open removes: {:?}", stats.index_debris);
+    assert!(
+        stats.index_debris.is_empty(),
+        "interrupted index rebuilds left debris no open removes: {:?}",
+        stats.index_debris
+    );
 }

@@ -13,9 +13,7 @@ use toolsmith::registry::eval::{evaluate_retrieval, load_queries_tsv, load_tools
 use toolsmith::registry::index::{DEFAULT_MIN_SCORE, FusionParams, IndexDoc, IndexState, SearchIndex, SearchMode};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/retrieval")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/retrieval").join(name)
 }
 
 /// The local model, loaded once for the whole file.
@@ -47,11 +45,7 @@ impl Embedder for WordHash {
             .iter()
             .map(|t| {
                 let mut v = vec![0.01f32; 32];
-                for w in t
-                    .to_lowercase()
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                {
+                for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
                     let h = w.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
                     v[(h % 32) as usize] += 1.0;
                 }
@@ -112,9 +106,7 @@ fn upsert_remove_and_commit_survive_a_reopen() {
     let doc = IndexDoc::new("roll_dice", "Roll a six-sided die.");
     let v = HASH.embed(&[&doc.embedding_text()]).unwrap().remove(0);
     index.upsert(&doc, &v).unwrap();
-    index
-        .upsert(&IndexDoc::new("roll_dice", "Roll one or more dice."), &v)
-        .unwrap();
+    index.upsert(&IndexDoc::new("roll_dice", "Roll one or more dice."), &v).unwrap();
     assert!(index.remove("send_email").unwrap());
     assert!(!index.remove("send_email").unwrap());
     index.set_fingerprint("fp-2");
@@ -136,11 +128,7 @@ fn deleted_files_need_a_rebuild() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("index");
         drop(built_index(&dir, &HASH));
-        let path = if victim == "a text segment file" {
-            segment_file(&dir)
-        } else {
-            dir.join(victim)
-        };
+        let path = if victim == "a text segment file" { segment_file(&dir) } else { dir.join(victim) };
         if path.is_dir() {
             std::fs::remove_dir_all(&path).unwrap();
         } else {
@@ -171,11 +159,7 @@ fn corrupt_files_need_a_rebuild() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("index");
         drop(built_index(&dir, &HASH));
-        let path = if what == "a text segment" {
-            segment_file(&dir)
-        } else {
-            dir.join(what)
-        };
+        let path = if what == "a text segment" { segment_file(&dir) } else { dir.join(what) };
         let mut bytes = std::fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xff;
@@ -195,9 +179,7 @@ fn another_embedder_or_format_needs_a_rebuild() {
 
     drop(built_index(&tmp.path().join("index2"), &HASH));
     let manifest = tmp.path().join("index2/manifest.json");
-    let text = std::fs::read_to_string(&manifest)
-        .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&manifest, text).unwrap();
     let reason = needs_rebuild(&tmp.path().join("index2"), &HASH);
     assert!(reason.contains("99"), "{reason}");
@@ -223,9 +205,7 @@ fn a_missing_model_names_the_script_that_fetches_it() {
 
 #[test]
 fn model_similarity_matches_the_reference() {
-    let v = model()
-        .embed(&["A man is eating food.", "A man is eating a piece of bread."])
-        .unwrap();
+    let v = model().embed(&["A man is eating food.", "A man is eating a piece of bread."]).unwrap();
     assert_eq!(v[0].len(), 384);
     let norm: f32 = v[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "vectors are unit length, got {norm}");
@@ -244,11 +224,7 @@ fn hybrid_and_vector_find_every_tool_of_the_tiny_set() {
     let figures: Vec<(SearchMode, f64, f64, f64)> = reports.iter().map(|r| (r.mode, r.top1, r.top5, r.mrr)).collect();
     assert_eq!(
         figures,
-        [
-            (SearchMode::Hybrid, 1.0, 1.0, 1.0),
-            (SearchMode::Bm25, 0.5, 0.5, 0.5),
-            (SearchMode::Vector, 1.0, 1.0, 1.0)
-        ]
+        [(SearchMode::Hybrid, 1.0, 1.0, 1.0), (SearchMode::Bm25, 0.5, 0.5, 0.5), (SearchMode::Vector, 1.0, 1.0, 1.0)]
     );
 }
 
@@ -257,10 +233,7 @@ fn name_queries_win() {
     let tmp = tempfile::tempdir().unwrap();
     let mut tools = docs();
     // Neighbours that share words with the names asked for.
-    tools.push(IndexDoc::new(
-        "reverse_list",
-        "Reverse the order of the items of a list.",
-    ));
+    tools.push(IndexDoc::new("reverse_list", "Reverse the order of the items of a list."));
     tools.push(IndexDoc::new("string_length", "Number of characters in a string."));
     tools.push(IndexDoc::new("WordCounter", "Tally words in a document."));
     let (mut index, _) = SearchIndex::open_or_create(&tmp.path().join("index"), &model().id(), model().dim()).unwrap();
@@ -289,11 +262,9 @@ fn scores_are_similarities_cut_by_the_default_threshold() {
         let v = model().embed(&[q]).unwrap().remove(0);
         index.search(q, Some(&v), 6, SearchMode::Hybrid).unwrap()
     };
-    for q in [
-        "convert 30 degrees celsius to fahrenheit",
-        "reverse the characters of this text",
-        "send an email to my boss",
-    ] {
+    for q in
+        ["convert 30 degrees celsius to fahrenheit", "reverse the characters of this text", "send an email to my boss"]
+    {
         let hits = search(q);
         assert!(hits[0].score >= DEFAULT_MIN_SCORE, "{q}: {hits:?}");
     }
@@ -301,11 +272,7 @@ fn scores_are_similarities_cut_by_the_default_threshold() {
         let hits = search(q);
         assert!(hits.iter().all(|h| h.score < DEFAULT_MIN_SCORE), "{q}: {hits:?}");
     }
-    for q in [
-        "reverse string",
-        "how many words are in this paragraph",
-        "bake sourdough bread",
-    ] {
+    for q in ["reverse string", "how many words are in this paragraph", "bake sourdough bread"] {
         assert!(search(q).iter().all(|h| (0.0..=1.0).contains(&h.score)), "{q}");
     }
 }
@@ -330,10 +297,7 @@ fn eval_cli_prints_the_json_figures() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["top1", "top5", "mrr", "p50_ms", "p99_ms", "n"]);
-    assert_eq!(
-        (v["top1"].as_f64(), v["mrr"].as_f64(), v["n"].as_u64()),
-        (Some(0.5), Some(0.5), Some(6))
-    );
+    assert_eq!((v["top1"].as_f64(), v["mrr"].as_f64(), v["n"].as_u64()), (Some(0.5), Some(0.5), Some(6)));
 }
 
 #[test]
@@ -343,10 +307,7 @@ fn bench_search_reports_each_size_beside_the_brute_force_baseline() {
     assert_eq!(bench.rows.iter().map(|r| r.tools).collect::<Vec<_>>(), [300, 600]);
     for r in &bench.rows {
         assert!(r.index_bytes > 0 && r.with_embedding_p50_ms.is_none());
-        assert!(
-            r.hnsw_recall_at_10 >= 0.9,
-            "HNSW misses the exact nearest vector: {r:?}"
-        );
+        assert!(r.hnsw_recall_at_10 >= 0.9, "HNSW misses the exact nearest vector: {r:?}");
     }
 }
 

@@ -42,7 +42,8 @@ fn limits_of(case: &Value) -> Limits {
 
 fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
     let name = case["name"].as_str().unwrap_or("?");
-    let function = case.get("function").and_then(Value::as_str).unwrap_or_else(|| dir.file_name().unwrap().to_str().unwrap());
+    let function =
+        case.get("function").and_then(Value::as_str).unwrap_or_else(|| dir.file_name().unwrap().to_str().unwrap());
     let grants = match case.get("grant").and_then(Value::as_str) {
         Some(g) => vec![Grant { host_path: dir.join(g), guest_path: g.to_string(), writable: false }],
         None => vec![],
@@ -58,9 +59,10 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
                 return Err(format!("{ctx}: expected {expected}, got {got}"));
             }
             if let Some(s) = case.get("stdout").and_then(Value::as_str)
-                && stdout != s {
-                    return Err(format!("{ctx}: expected stdout {s:?}, got {stdout:?}"));
-                }
+                && stdout != s
+            {
+                return Err(format!("{ctx}: expected stdout {s:?}, got {stdout:?}"));
+            }
             Ok(())
         }
         (RunOutcome::Failure { error_type, error, .. }, None) => {
@@ -72,9 +74,10 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
                 return Err(format!("{ctx}: expected error {allowed:?}, got {error_type}: {error}"));
             }
             if let Some(s) = case.get("error_contains").and_then(Value::as_str)
-                && !error.contains(s) {
-                    return Err(format!("{ctx}: error {error:?} does not mention {s:?}"));
-                }
+                && !error.contains(s)
+            {
+                return Err(format!("{ctx}: error {error:?} does not mention {s:?}"));
+            }
             if error.trim().is_empty() {
                 return Err(format!("{ctx}: error without a message"));
             }
@@ -181,6 +184,10 @@ def test_negative():
     let report = rt().run_tests(&code, "factorial", tests, &Default::default()).unwrap();
     assert_eq!((report.passed, report.failed), (5, 1), "{report:?}");
     let failed = report.tests.iter().find(|t| t.outcome == "failed").unwrap();
-    assert!(failed.message.contains("24") && failed.message.contains("25"), "pytest-quality message: {}", failed.message);
+    assert!(
+        failed.message.contains("24") && failed.message.contains("25"),
+        "pytest-quality message: {}",
+        failed.message
+    );
     assert!(!report.success());
 }

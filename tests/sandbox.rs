@@ -32,7 +32,8 @@ async fn sandbox(test: &str, limits: Limits) -> Option<SecureSandbox> {
         .get_or_init(|| {
             let s = sandbox.clone();
             async move {
-                let built = s.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                let built =
+                    s.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(built.image.tag)
             }
@@ -59,16 +60,8 @@ struct Case {
     error_starts: &'static str,
 }
 
-const CASE: Case = Case {
-    tool: "",
-    code: "",
-    tests: "",
-    data: &[],
-    timeout: None,
-    passes: false,
-    output_has: &[],
-    error_starts: "",
-};
+const CASE: Case =
+    Case { tool: "", code: "", tests: "", data: &[], timeout: None, passes: false, output_has: &[], error_starts: "" };
 
 /// Verify the case's tool and check the result: passed or not, the output, the error, the JSON
 /// form, and that no container is left behind. `None` when skipped.
@@ -76,7 +69,10 @@ async fn check(case: Case) -> Option<VerificationResult> {
     let limits = Limits { timeout: case.timeout.unwrap_or(Limits::DEFAULT_TIMEOUT), ..Limits::default() };
     let sandbox = sandbox(case.tool, limits).await?;
     let data = case.data.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect();
-    let r = sandbox.verify_tool(case.tool, case.code, case.tests, &data).await.unwrap_or_else(|e| panic!("{}: {e}", case.tool));
+    let r = sandbox
+        .verify_tool(case.tool, case.code, case.tests, &data)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", case.tool));
     let ctx = format!("tool {}: {r:#?}", case.tool);
     assert_eq!(r.success, case.passes, "{ctx}");
     for s in case.output_has {
@@ -84,7 +80,11 @@ async fn check(case: Case) -> Option<VerificationResult> {
     }
     match &r.error {
         None => assert!(case.passes, "{ctx}"),
-        Some(e) => assert!(!case.passes && e.starts_with(case.error_starts), "error should start {:?}; {ctx}", case.error_starts),
+        Some(e) => assert!(
+            !case.passes && e.starts_with(case.error_starts),
+            "error should start {:?}; {ctx}",
+            case.error_starts
+        ),
     }
     let json = serde_json::to_value(&r).unwrap();
     if let Err(e) = schema().validate(&json) {
@@ -106,7 +106,8 @@ fn schema() -> &'static jsonschema::Validator {
 async fn leftover_containers(tool: &str) -> usize {
     let docker = bollard::Docker::connect_with_socket_defaults().unwrap().negotiate_version().await.unwrap();
     let filters = HashMap::from([("label".to_string(), vec![format!("toolsmith.tool={tool}")])]);
-    let options = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let options =
+        bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     docker.list_containers(Some(options)).await.unwrap().len()
 }
 
@@ -422,5 +423,8 @@ async fn a_missing_image_names_the_build_command() {
 async fn bench_verify_latency() {
     let Some(sandbox) = sandbox("bench_verify_latency", Limits::default()).await else { return };
     let b = sandbox.bench_verify(10).await.unwrap();
-    eprintln!("verify_tool, trivial tool, {} runs: p50 {} ms, min {} ms, max {} ms; {:?}", b.runs, b.p50_ms, b.min_ms, b.max_ms, b.samples_ms);
+    eprintln!(
+        "verify_tool, trivial tool, {} runs: p50 {} ms, min {} ms, max {} ms; {:?}",
+        b.runs, b.p50_ms, b.min_ms, b.max_ms, b.samples_ms
+    );
 }

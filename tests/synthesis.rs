@@ -45,10 +45,13 @@ fn docker(test: &str) -> bool {
             rt.block_on(async {
                 let sandbox = match SecureSandbox::connect().await {
                     Ok(s) => s,
-                    Err(e @ SandboxError::DockerUnavailable { .. }) => return Ok(DockerState::Unavailable(e.to_string())),
+                    Err(e @ SandboxError::DockerUnavailable { .. }) => {
+                        return Ok(DockerState::Unavailable(e.to_string()));
+                    }
                     Err(e) => return Err(e.to_string()),
                 };
-                let built = sandbox.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                let built =
+                    sandbox.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(DockerState::Ready)
             })
@@ -121,7 +124,8 @@ fn paths(home: &Path) -> Paths {
 /// The engine for `home`, asking `server` (no environment involved), with the runtime's
 /// allow-list in its prompts as `SynthesisEngine::open` gives it.
 async fn engine(home: &Path, verify: VerifyMode, server: &LlmServer) -> SynthesisEngine {
-    let mut e = SynthesisEngine::open(&paths(home), verify, NeedsLlm::No).await.unwrap_or_else(|e| panic!("open: {e:#}"));
+    let mut e =
+        SynthesisEngine::open(&paths(home), verify, NeedsLlm::No).await.unwrap_or_else(|e| panic!("open: {e:#}"));
     let mut c = LlmConfig::local(server.base_url());
     c.api_key = Some("sk-test".into());
     c.model = "scripted-model".into();
@@ -329,7 +333,11 @@ async fn a_spec_with_a_wrong_type_is_corrected() {
     assert_eq!(run.events.trace(), through(&stages), "no docker_tests in wasm-only mode");
     let reqs = run.server.chat_requests();
     assert_eq!(reqs.len(), 4);
-    assert!(reqs[1].user().contains(r#"parameters[0].type: "int""#), "the correction shows the mistake: {}", reqs[1].user());
+    assert!(
+        reqs[1].user().contains(r#"parameters[0].type: "int""#),
+        "the correction shows the mistake: {}",
+        reqs[1].user()
+    );
     assert_eq!(run.count(), 1);
 }
 
@@ -400,7 +408,9 @@ fn toolsmith(home: &Path) -> Command {
 /// `toolsmith` pointed at the scripted model.
 fn toolsmith_with(home: &Path, server: &LlmServer) -> Command {
     let mut c = toolsmith(home);
-    c.env("OPENAI_BASE_URL", server.base_url()).env("OPENAI_API_KEY", "sk-test").env("TOOLSMITH_MODEL", "scripted-model");
+    c.env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .env("TOOLSMITH_MODEL", "scripted-model");
     c
 }
 
@@ -513,19 +523,36 @@ fn an_unreachable_docker_names_verify_wasm_only() {
     let mut c = synthesize_cmd(home.path(), &server, &["--verify", "docker"]);
     c.env("DOCKER_HOST", &socket);
     let o = run(c);
-    assert!(!o.status.success(), "synthesize with DOCKER_HOST={socket} succeeded:\n{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "synthesize with DOCKER_HOST={socket} succeeded:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let r = json_of(&o);
     assert!(r["error"].as_str().unwrap().contains("--verify wasm-only"), "{r}");
     assert_eq!(server.chat_requests().len(), 0, "Docker is checked before the model is asked");
 
     let data = fixture_path("synthesis/sum_column");
     let mut c = toolsmith(home.path());
-    c.current_dir(&data)
-        .env("DOCKER_HOST", &socket)
-        .args(["tools", "add", "--name", "sum_column", "--code", "tool.py", "--tests", "test_tool.py", "--data", "data/"]);
+    c.current_dir(&data).env("DOCKER_HOST", &socket).args([
+        "tools",
+        "add",
+        "--name",
+        "sum_column",
+        "--code",
+        "tool.py",
+        "--tests",
+        "test_tool.py",
+        "--data",
+        "data/",
+    ]);
     let o = run(c);
     let err = stderr(&o);
-    assert!(!o.status.success(), "tools add with DOCKER_HOST={socket} succeeded:\n{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "tools add with DOCKER_HOST={socket} succeeded:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert!(err.contains("--verify wasm-only"), "{err}");
     assert_eq!(cli_count(home.path()), 0);
 }

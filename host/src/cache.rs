@@ -59,9 +59,10 @@ fn content_hash(path: &Path, meta: &std::fs::Metadata, cache_dir: &Path) -> Resu
     let stamp_key = hex::encode(Sha256::digest(format!("{}|{}|{}", abs.display(), meta.len(), mtime)));
     let stamp: PathBuf = cache_dir.join("stamps").join(&stamp_key[..32]);
     if let Ok(h) = std::fs::read_to_string(&stamp)
-        && h.len() == 64 {
-            return Ok(h);
-        }
+        && h.len() == 64
+    {
+        return Ok(h);
+    }
     let bytes = std::fs::read(path).map_err(|_| HostError::RuntimeMissing { path: path.to_path_buf() })?;
     let h = hex::encode(Sha256::digest(&bytes));
     let cache_err = |source| HostError::Cache { path: cache_dir.to_path_buf(), source };

@@ -79,7 +79,9 @@ impl ToolError {
 /// engine cannot be configured. The message names what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("the Python runtime component was not found at {path}: build it with `guest-runtime/build.sh` (or set TOOLSMITH_RUNTIME)")]
+    #[error(
+        "the Python runtime component was not found at {path}: build it with `guest-runtime/build.sh` (or set TOOLSMITH_RUNTIME)"
+    )]
     RuntimeMissing { path: std::path::PathBuf },
     #[error("cannot load the Python runtime component {path}: {source:#}")]
     RuntimeLoad { path: std::path::PathBuf, source: wasmtime::Error },

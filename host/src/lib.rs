@@ -268,14 +268,11 @@ impl Runtime {
         let component = cache::load_component(&engine, &config.component, &config.cache_dir)?;
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(HostError::Engine)?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| HostError::RuntimeLoad {
-            path: config.component.clone(),
-            source: e,
-        })?;
-        let pre = bindings::RuntimePre::new(pre).map_err(|e| HostError::RuntimeLoad {
-            path: config.component.clone(),
-            source: e,
-        })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| HostError::RuntimeLoad { path: config.component.clone(), source: e })?;
+        let pre = bindings::RuntimePre::new(pre)
+            .map_err(|e| HostError::RuntimeLoad { path: config.component.clone(), source: e })?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -308,9 +305,10 @@ impl Runtime {
 
     fn take(&self, grants: &[Grant]) -> Result<stock::Lease, HostError> {
         if grants.is_empty()
-            && let Some(lease) = self.stock.take() {
-                return Ok(lease);
-            }
+            && let Some(lease) = self.stock.take()
+        {
+            return Ok(lease);
+        }
         let slot = stock::OwnedSlot::acquire(&self.shared);
         let ready = self.shared.instantiate(grants)?;
         Ok(stock::Lease::new(ready, slot, self.stock.dropper()))
@@ -366,17 +364,14 @@ impl Runtime {
     ) -> Result<CallOutput, CallError> {
         let start = Instant::now();
         let options = guest_options(&opts.limits, None);
-        let text =
-            self.with_instance(&opts.grants, &opts.limits, |rt, store| rt.call_call(store, code, function, args_json, &options))?;
+        let text = self.with_instance(&opts.grants, &opts.limits, |rt, store| {
+            rt.call_call(store, code, function, args_json, &options)
+        })?;
         if text.len() > opts.limits.max_result_bytes + 2 * opts.limits.max_output_bytes + 64 {
             return Err(ToolError::limit(
                 ErrorKind::ResultTooLarge,
                 "ResultTooLarge",
-                format!(
-                    "the result is {} bytes, over the limit of {} bytes",
-                    text.len(),
-                    opts.limits.max_result_bytes
-                ),
+                format!("the result is {} bytes, over the limit of {} bytes", text.len(), opts.limits.max_result_bytes),
             )
             .into());
         }
@@ -434,8 +429,12 @@ impl Runtime {
             rt.call_run_tests(store, tool_code, module_name, test_source, &options)
         })?;
         serde_json::from_str(&text).map_err(|e| {
-            ToolError::limit(ErrorKind::Trap, "RuntimeProtocolError", format!("unreadable test report from the runtime: {e}"))
-                .into()
+            ToolError::limit(
+                ErrorKind::Trap,
+                "RuntimeProtocolError",
+                format!("unreadable test report from the runtime: {e}"),
+            )
+            .into()
         })
     }
 

@@ -99,9 +99,10 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some((ready, slot)) = self.ready.take()
-            && let Err(e) = self.tx.send(Msg::Drop(ready, slot)) {
-                drop(e.0);
-            }
+            && let Err(e) = self.tx.send(Msg::Drop(ready, slot))
+        {
+            drop(e.0);
+        }
     }
 }
 

@@ -55,7 +55,10 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
             } else {
                 bench::print_table(&report.rows);
                 println!();
-                println!("fresh-instance call vs python3 subprocess: {:.0}x faster (p50)", report.speedup_vs_subprocess);
+                println!(
+                    "fresh-instance call vs python3 subprocess: {:.0}x faster (p50)",
+                    report.speedup_vs_subprocess
+                );
                 println!("sustained, back to back on one thread: {:.0} calls/s", report.sustained_calls_per_s);
                 println!("per-tool artifact (bytecode): {} bytes", report.artifact_bytes);
             }
@@ -76,7 +79,14 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
             } else {
                 println!(
                     "{:>7} {:>8} {:>9} {:>17} {:>17} {:>17} {:>17} {:>7}",
-                    "tools", "build s", "index MB", "hybrid p50/p99", "+embed p50/p99", "bm25 p50/p99", "brute p50/p99", "recall"
+                    "tools",
+                    "build s",
+                    "index MB",
+                    "hybrid p50/p99",
+                    "+embed p50/p99",
+                    "bm25 p50/p99",
+                    "brute p50/p99",
+                    "recall"
                 );
                 for r in &report.rows {
                     let emb = match (r.with_embedding_p50_ms, r.with_embedding_p99_ms) {

@@ -64,7 +64,9 @@ fn progress(json: bool, stages: usize) -> impl Fn(&str, &Value) + Send + Sync {
             "stage_started" => format!("{stage} …"),
             "stage_finished" => format!("{stage} ✓"),
             "stage_failed" => format!("{stage} ✗ {}", data.get("error").and_then(Value::as_str).unwrap_or("")),
-            "repair" => format!("repair round {}: {}", data["round"], data.get("error").and_then(Value::as_str).unwrap_or("")),
+            "repair" => {
+                format!("repair round {}: {}", data["round"], data.get("error").and_then(Value::as_str).unwrap_or(""))
+            }
             _ => return,
         };
         match &bar {
@@ -104,7 +106,10 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else if r.success {
-        println!("registered {} ({} tests passed; run it with `toolsmith run {} --args '{{…}}'`)", r.tool_name, r.metadata["wasm_tests_passed"], r.tool_name);
+        println!(
+            "registered {} ({} tests passed; run it with `toolsmith run {} --args '{{…}}'`)",
+            r.tool_name, r.metadata["wasm_tests_passed"], r.tool_name
+        );
     } else {
         eprintln!("synthesis failed at {}: {}", r.step.as_deref().unwrap_or("?"), r.error.as_deref().unwrap_or(""));
         if !r.output.is_empty() {
@@ -115,12 +120,19 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn add(a: AddArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let read = |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
     let data_files = match &a.data {
         Some(d) => read_data_dir(d).map_err(|e| anyhow::anyhow!("cannot read data directory {}: {e}", d.display()))?,
         None => Default::default(),
     };
-    let candidate = Candidate { name: a.name.clone(), code: read(&a.code)?, tests: read(&a.tests)?, docstring: a.docstring.clone(), data_files };
+    let candidate = Candidate {
+        name: a.name.clone(),
+        code: read(&a.code)?,
+        tests: read(&a.tests)?,
+        docstring: a.docstring.clone(),
+        data_files,
+    };
     let engine = match SynthesisEngine::open(paths, a.verify, NeedsLlm::No).await {
         Ok(e) => e,
         Err(e) => return early_failure(a.json, "setup", e),

@@ -99,7 +99,10 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
                 v["usage"] = serde_json::to_value(usage)?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("{}  ({}; verified {}; {} recent runs, {} ok)", t.name, t.timestamp, t.verification, usage.runs, usage.successes);
+                println!(
+                    "{}  ({}; verified {}; {} recent runs, {} ok)",
+                    t.name, t.timestamp, t.verification, usage.runs, usage.successes
+                );
                 println!("\n{}\n", t.docstring);
                 println!("parameters: {}", serde_json::to_string_pretty(&t.parameters)?);
                 println!("\n# {}\n{}", t.file_path, t.code);
@@ -108,8 +111,11 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
         Cmd::Search { query, threshold, no_rerank, limit, mode, json } => {
             let mut reg = CapabilityRegistry::open(paths)?;
             let threshold = threshold.unwrap_or(0.0);
-            let hits: Vec<_> =
-                reg.search(&query, limit, mode, !no_rerank)?.into_iter().filter(|m| m.similarity_score >= threshold).collect();
+            let hits: Vec<_> = reg
+                .search(&query, limit, mode, !no_rerank)?
+                .into_iter()
+                .filter(|m| m.similarity_score >= threshold)
+                .collect();
             if json {
                 let list: Vec<_> = hits
                     .iter()
@@ -142,7 +148,11 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", json!({"removed": gone.len(), "names": gone}));
             } else {
-                println!("removed {} orphaned tool(s){}", gone.len(), if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) });
+                println!(
+                    "removed {} orphaned tool(s){}",
+                    gone.len(),
+                    if gone.is_empty() { String::new() } else { format!(": {}", gone.join(", ")) }
+                );
             }
         }
         Cmd::Count { json } => {

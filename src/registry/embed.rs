@@ -79,10 +79,7 @@ impl LocalMiniLm {
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.join("tokenizer.json").display()))?;
         tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MINILM_MAX_TOKENS,
-                ..Default::default()
-            }))
+            .with_truncation(Some(TruncationParams { max_length: MINILM_MAX_TOKENS, ..Default::default() }))
             .map_err(|e| anyhow::anyhow!("configuring truncation: {e}"))?;
         tokenizer.with_padding(Some(PaddingParams::default()));
         let device = Device::Cpu;
@@ -103,25 +100,15 @@ impl LocalMiniLm {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model =
             BertModel::load(vb, &config).with_context(|| format!("loading BERT weights from {}", dir.display()))?;
-        Ok(LocalMiniLm {
-            model,
-            tokenizer,
-            device,
-            dim: config.hidden_size,
-        })
+        Ok(LocalMiniLm { model, tokenizer, device, dim: config.hidden_size })
     }
 
     fn embed_batch(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let encodings =
+            self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
         let len = encodings.first().map_or(0, |e| e.get_ids().len());
         let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
-        let mask: Vec<u32> = encodings
-            .iter()
-            .flat_map(|e| e.get_attention_mask().iter().copied())
-            .collect();
+        let mask: Vec<u32> = encodings.iter().flat_map(|e| e.get_attention_mask().iter().copied()).collect();
         let ids = Tensor::from_vec(ids, (texts.len(), len), &self.device)?;
         let mask = Tensor::from_vec(mask, (texts.len(), len), &self.device)?;
         let token_types = ids.zeros_like()?;
@@ -187,11 +174,7 @@ impl<E: Embedder> CachedEmbedder<E> {
         )
         .context("creating the embedding_cache table")?;
         let model = inner.id();
-        Ok(CachedEmbedder {
-            inner,
-            model,
-            conn: Mutex::new(conn),
-        })
+        Ok(CachedEmbedder { inner, model, conn: Mutex::new(conn) })
     }
 
     /// The wrapped embedder.
@@ -200,9 +183,7 @@ impl<E: Embedder> CachedEmbedder<E> {
     }
 
     fn connection(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn
-            .lock()
-            .map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))
+        self.conn.lock().map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))
     }
 
     /// The cached vectors among `hashes`. A row of another length (corrupt) counts as a miss.
@@ -246,9 +227,7 @@ fn vector_to_blob(v: &[f32]) -> Vec<u8> {
 }
 
 fn blob_to_vector(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 /// The cache is an optimisation: when the database cannot be read or written (locked too long,
@@ -279,12 +258,7 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
             tracing::debug!(model = %self.model, hits = texts.len() - miss_texts.len(), misses = miss_texts.len(), "embedding cache");
             let vectors = self.inner.embed(&miss_texts)?;
             if vectors.len() != miss_texts.len() {
-                bail!(
-                    "{} returned {} vectors for {} texts",
-                    self.model,
-                    vectors.len(),
-                    miss_texts.len()
-                );
+                bail!("{} returned {} vectors for {} texts", self.model, vectors.len(), miss_texts.len());
             }
             if let Err(e) = self.store(&miss_hashes, &vectors) {
                 tracing::warn!(model = %self.model, "embedding cache not updated: {e:#}");
@@ -303,11 +277,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         na += x * x;
         nb += y * y;
     }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
 }
 
 #[cfg(test)]

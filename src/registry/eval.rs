@@ -34,10 +34,7 @@ pub fn load_tools_json(path: &Path) -> anyhow::Result<Vec<IndexDoc>> {
     map.into_iter()
         .map(|(name, v)| match v {
             serde_json::Value::String(d) => Ok(IndexDoc::new(name, d)),
-            other => bail!(
-                "{}: the description of {name:?} is not a string: {other}",
-                path.display()
-            ),
+            other => bail!("{}: the description of {name:?} is not a string: {other}", path.display()),
         })
         .collect()
 }
@@ -53,10 +50,9 @@ pub fn load_queries_tsv(path: &Path) -> anyhow::Result<Vec<LabelledQuery>> {
             continue;
         }
         match line.split_once('\t').map(|(q, t)| (q.trim(), t.trim())) {
-            Some((q, t)) if !q.is_empty() && !t.is_empty() => out.push(LabelledQuery {
-                query: q.to_string(),
-                expected: t.to_string(),
-            }),
+            Some((q, t)) if !q.is_empty() && !t.is_empty() => {
+                out.push(LabelledQuery { query: q.to_string(), expected: t.to_string() })
+            }
             _ => tracing::warn!("{}:{}: not query<TAB>tool, skipped", path.display(), i + 1),
         }
     }
@@ -110,22 +106,15 @@ pub fn evaluate_retrieval(
     }
     let known: std::collections::HashSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     if let Some(q) = queries.iter().find(|q| !known.contains(q.expected.as_str())) {
-        bail!(
-            "query {:?} expects tool {:?}, which is not among the tools",
-            q.query,
-            q.expected
-        );
+        bail!("query {:?} expects tool {:?}, which is not among the tools", q.query, q.expected);
     }
     let tmp = tempfile::tempdir().context("creating a temporary index directory")?;
     let index = build_index(&tmp.path().join("index"), tools, embedder)?.with_fusion(fusion);
 
     let needs_vectors = modes.iter().any(|m| *m != SearchMode::Bm25);
     let started = Instant::now();
-    let query_vectors = if needs_vectors {
-        embed_all(embedder, queries.iter().map(|q| q.query.as_str()))?
-    } else {
-        Vec::new()
-    };
+    let query_vectors =
+        if needs_vectors { embed_all(embedder, queries.iter().map(|q| q.query.as_str()))? } else { Vec::new() };
     let embed_ms_per_query = started.elapsed().as_secs_f64() * 1000.0 / queries.len() as f64;
 
     modes
@@ -136,10 +125,7 @@ pub fn evaluate_retrieval(
             let mut expected_scores = Vec::with_capacity(queries.len());
             let mut other_scores = Vec::with_capacity(queries.len());
             for (i, q) in queries.iter().enumerate() {
-                let emb = query_vectors
-                    .get(i)
-                    .map(Vec::as_slice)
-                    .filter(|_| mode != SearchMode::Bm25);
+                let emb = query_vectors.get(i).map(Vec::as_slice).filter(|_| mode != SearchMode::Bm25);
                 let t = Instant::now();
                 let hits = index.search(&q.query, emb, EVAL_K, mode)?;
                 latencies.push(t.elapsed());
@@ -154,12 +140,7 @@ pub fn evaluate_retrieval(
                 ranks.push(rank);
                 expected_scores.push(expected_score);
             }
-            let RankMetrics {
-                top1,
-                top5,
-                mrr,
-                mrr_at_10,
-            } = rank_metrics(&ranks);
+            let RankMetrics { top1, top5, mrr, mrr_at_10 } = rank_metrics(&ranks);
             let (p50_ms, p99_ms) = percentiles_ms(&mut latencies);
             Ok(RetrievalReport {
                 mode,
@@ -170,11 +151,7 @@ pub fn evaluate_retrieval(
                 mrr_at_10,
                 p50_ms,
                 p99_ms,
-                embed_ms_per_query: if mode == SearchMode::Bm25 {
-                    0.0
-                } else {
-                    embed_ms_per_query
-                },
+                embed_ms_per_query: if mode == SearchMode::Bm25 { 0.0 } else { embed_ms_per_query },
                 threshold_curve: threshold_curve(&expected_scores, &other_scores),
             })
         })
@@ -213,18 +190,9 @@ pub fn rank_metrics(ranks: &[Option<usize>]) -> RankMetrics {
     let n = ranks.len().max(1) as f64;
     let share = |within: usize| ranks.iter().filter(|r| r.is_some_and(|r| r < within)).count() as f64 / n;
     let mean_rr = |within: usize| {
-        ranks
-            .iter()
-            .map(|r| r.filter(|&r| r < within).map_or(0.0, |r| 1.0 / (r as f64 + 1.0)))
-            .sum::<f64>()
-            / n
+        ranks.iter().map(|r| r.filter(|&r| r < within).map_or(0.0, |r| 1.0 / (r as f64 + 1.0))).sum::<f64>() / n
     };
-    RankMetrics {
-        top1: share(1),
-        top5: share(5),
-        mrr: mean_rr(usize::MAX),
-        mrr_at_10: mean_rr(10),
-    }
+    RankMetrics { top1: share(1), top5: share(5), mrr: mean_rr(usize::MAX), mrr_at_10: mean_rr(10) }
 }
 
 /// Median and 99th percentile (nearest rank), in milliseconds.
@@ -359,10 +327,7 @@ pub fn bench_search(
         if let Some(e) = embedder {
             for (text, _) in qs.iter().take(queries_with_embedding) {
                 let t = Instant::now();
-                let v = e
-                    .embed(&[text.as_str()])?
-                    .pop()
-                    .context("the embedder returned no vector")?;
+                let v = e.embed(&[text.as_str()])?.pop().context("the embedder returned no vector")?;
                 index.search(text, Some(&v), 10, SearchMode::Hybrid)?;
                 with_embedding.push(t.elapsed());
             }
@@ -390,13 +355,7 @@ pub fn bench_search(
         drop(index);
         let _ = std::fs::remove_dir_all(&dir);
     }
-    Ok(SearchBench {
-        dim,
-        queries,
-        queries_with_embedding,
-        embedder_id: embedder.map(|e| e.id()),
-        rows,
-    })
+    Ok(SearchBench { dim, queries, queries_with_embedding, embedder_id: embedder.map(|e| e.id()), rows })
 }
 
 /// Resident set size of this process, from /proc (0 where there is none).
@@ -404,9 +363,7 @@ fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -427,10 +384,7 @@ impl SplitMix {
     }
     /// Roughly normal: the sum of four uniforms, centred.
     fn gaussish(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
-            .sum::<f32>()
-            - 2.0
+        (0..4).map(|_| (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32).sum::<f32>() - 2.0
     }
     fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
@@ -523,9 +477,8 @@ struct Synthetic {
 
 impl Synthetic {
     fn new(rng: &mut SplitMix, size: usize, dim: usize) -> Synthetic {
-        let centres: Vec<Vec<f32>> = (0..VERBS.len() * OBJECTS.len())
-            .map(|_| unit((0..dim).map(|_| rng.gaussish()).collect()))
-            .collect();
+        let centres: Vec<Vec<f32>> =
+            (0..VERBS.len() * OBJECTS.len()).map(|_| unit((0..dim).map(|_| rng.gaussish()).collect())).collect();
         let docs = (0..size)
             .map(|i| {
                 let (v, o) = (rng.below(VERBS.len()), rng.below(OBJECTS.len()));
@@ -553,12 +506,7 @@ impl Synthetic {
     fn query(&self, rng: &mut SplitMix) -> (String, Vec<f32>) {
         let (v, o) = (rng.below(VERBS.len()), rng.below(OBJECTS.len()));
         let text = format!("{} {} {}", VERBS[v], rng.pick(QUALIFIERS), OBJECTS[o]);
-        let vector = unit(
-            self.centres[v * OBJECTS.len() + o]
-                .iter()
-                .map(|x| x + 0.08 * rng.gaussish())
-                .collect(),
-        );
+        let vector = unit(self.centres[v * OBJECTS.len() + o].iter().map(|x| x + 0.08 * rng.gaussish()).collect());
         (text, vector)
     }
 

@@ -75,11 +75,7 @@ pub struct ParamDoc {
 impl IndexDoc {
     /// A tool with a description and no parameters.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> IndexDoc {
-        IndexDoc {
-            name: name.into(),
-            description: description.into(),
-            params: Vec::new(),
-        }
+        IndexDoc { name: name.into(), description: description.into(), params: Vec::new() }
     }
 
     /// The text to embed for this tool: its name as words, then its description, then its
@@ -107,11 +103,8 @@ impl IndexDoc {
     }
 
     fn params_text(&self) -> String {
-        let parts: Vec<String> = self
-            .params
-            .iter()
-            .map(|p| format!("{} {}", name_as_text(&p.name), p.description))
-            .collect();
+        let parts: Vec<String> =
+            self.params.iter().map(|p| format!("{} {}", name_as_text(&p.name), p.description)).collect();
         parts.join("\n")
     }
 }
@@ -237,13 +230,7 @@ pub struct FusionParams {
 
 impl Default for FusionParams {
     fn default() -> FusionParams {
-        FusionParams {
-            dense_weight: 0.8,
-            bm25_half: 8.0,
-            candidates: 50,
-            name_boost: 1.5,
-            params_boost: 0.5,
-        }
+        FusionParams { dense_weight: 0.8, bm25_half: 8.0, candidates: 50, name_boost: 1.5, params_boost: 0.5 }
     }
 }
 
@@ -259,9 +246,7 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut sb = Schema::builder();
     let words = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
-            .set_index_option(IndexRecordOption::WithFreqs),
+        TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         name: sb.add_text_field("name", STRING | STORED),
@@ -355,17 +340,10 @@ impl SearchIndex {
         let raw = std::fs::read(dir.join(MANIFEST)).context("manifest missing")?;
         let manifest: Manifest = serde_json::from_slice(&raw).context("manifest unreadable")?;
         if manifest.format_version != FORMAT_VERSION {
-            bail!(
-                "index format {} (this build reads {FORMAT_VERSION})",
-                manifest.format_version
-            );
+            bail!("index format {} (this build reads {FORMAT_VERSION})", manifest.format_version);
         }
         if manifest.embedder_id != embedder_id || manifest.dim != dim {
-            bail!(
-                "built by embedder {} ({} dims), now {embedder_id} ({dim} dims)",
-                manifest.embedder_id,
-                manifest.dim
-            );
+            bail!("built by embedder {} ({} dims), now {embedder_id} ({dim} dims)", manifest.embedder_id, manifest.dim);
         }
         let vectors_path = dir.join(VECTORS);
         let bytes = std::fs::read(&vectors_path).context("vector file missing")?;
@@ -373,9 +351,7 @@ impl SearchIndex {
             bail!("vector file corrupt (checksum differs from the manifest)");
         }
         let vectors = usearch::Index::new(&vector_options(dim)).context("creating the vector index")?;
-        vectors
-            .load_from_buffer(&bytes)
-            .map_err(|e| anyhow::anyhow!("vector file unreadable: {e}"))?;
+        vectors.load_from_buffer(&bytes).map_err(|e| anyhow::anyhow!("vector file unreadable: {e}"))?;
         drop(bytes);
         if vectors.dimensions() != dim || vectors.scalar_kind() != usearch::ScalarKind::F32 {
             bail!("vector file has {} dims or another scalar kind", vectors.dimensions());
@@ -394,10 +370,7 @@ impl SearchIndex {
         index.load_names()?;
         let (n_text, n_vec) = (index.names.len(), index.vectors.size());
         if n_text != manifest.doc_count || n_vec != manifest.doc_count {
-            bail!(
-                "document counts differ: manifest {}, text {n_text}, vectors {n_vec}",
-                manifest.doc_count
-            );
+            bail!("document counts differ: manifest {}, text {n_text}, vectors {n_vec}", manifest.doc_count);
         }
         if let Some(missing) = index.names.keys().find(|k| !index.vectors.contains(**k)) {
             bail!("tool {:?} has no vector", index.names[missing]);
@@ -518,9 +491,9 @@ impl SearchIndex {
     pub fn size_on_disk(&self) -> u64 {
         fn walk(p: &Path) -> u64 {
             match std::fs::metadata(p) {
-                Ok(m) if m.is_dir() => std::fs::read_dir(p)
-                    .map(|rd| rd.flatten().map(|e| walk(&e.path())).sum())
-                    .unwrap_or(0),
+                Ok(m) if m.is_dir() => {
+                    std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path())).sum()).unwrap_or(0)
+                }
                 Ok(m) => m.len(),
                 Err(_) => 0,
             }
@@ -531,9 +504,7 @@ impl SearchIndex {
     fn writer(&mut self) -> anyhow::Result<&mut IndexWriter<TantivyDocument>> {
         if self.writer.is_none() {
             self.writer = Some(
-                self.text
-                    .writer_with_num_threads(1, WRITER_MEMORY)
-                    .context("opening the text index for writing")?,
+                self.text.writer_with_num_threads(1, WRITER_MEMORY).context("opening the text index for writing")?,
             );
         }
         Ok(self.writer.as_mut().expect("just set"))
@@ -541,12 +512,7 @@ impl SearchIndex {
 
     fn check_vector(&self, name: &str, embedding: &[f32]) -> anyhow::Result<()> {
         if embedding.len() != self.dim {
-            bail!(
-                "embedding of {name:?} has {} dims, the index {} ({})",
-                embedding.len(),
-                self.dim,
-                self.embedder_id
-            );
+            bail!("embedding of {name:?} has {} dims, the index {} ({})", embedding.len(), self.dim, self.embedder_id);
         }
         if embedding.iter().any(|x| !x.is_finite()) {
             bail!("embedding of {name:?} has a non-finite value");
@@ -592,14 +558,10 @@ impl SearchIndex {
         writer.delete_term(Term::from_field_text(name_field, &doc.name));
         writer.add_document(text_doc)?;
         if self.vectors.contains(key) {
-            self.vectors
-                .remove(key)
-                .map_err(|e| anyhow::anyhow!("replacing the vector of {:?}: {e}", doc.name))?;
+            self.vectors.remove(key).map_err(|e| anyhow::anyhow!("replacing the vector of {:?}: {e}", doc.name))?;
         }
         self.reserve_for(self.vectors.size() + 1)?;
-        self.vectors
-            .add(key, embedding)
-            .map_err(|e| anyhow::anyhow!("adding the vector of {:?}: {e}", doc.name))?;
+        self.vectors.add(key, embedding).map_err(|e| anyhow::anyhow!("adding the vector of {:?}: {e}", doc.name))?;
         self.names.insert(key, doc.name.clone());
         Ok(())
     }
@@ -612,9 +574,7 @@ impl SearchIndex {
         }
         let name_field = self.fields.name;
         self.writer()?.delete_term(Term::from_field_text(name_field, name));
-        self.vectors
-            .remove(key)
-            .map_err(|e| anyhow::anyhow!("removing the vector of {name:?}: {e}"))?;
+        self.vectors.remove(key).map_err(|e| anyhow::anyhow!("removing the vector of {name:?}: {e}"))?;
         self.names.remove(&key);
         Ok(true)
     }
@@ -635,9 +595,7 @@ impl SearchIndex {
         self.reader.reload().context("reloading the text index")?;
 
         let mut bytes = vec![0u8; self.vectors.serialized_length()];
-        self.vectors
-            .save_to_buffer(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("serialising vectors: {e}"))?;
+        self.vectors.save_to_buffer(&mut bytes).map_err(|e| anyhow::anyhow!("serialising vectors: {e}"))?;
         write_atomically(&self.dir.join(VECTORS), &bytes)?;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
@@ -718,9 +676,7 @@ impl SearchIndex {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a vector thread panicked"))?)
+            handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a vector thread panicked"))?)
         })
     }
 
@@ -773,10 +729,8 @@ impl SearchIndex {
             if mode == SearchMode::Hybrid {
                 let mut buf = vec![0f32; self.dim];
                 for (key, c) in cands.iter_mut().filter(|(_, c)| c.1.is_none()) {
-                    let found = self
-                        .vectors
-                        .get(*key, &mut buf)
-                        .map_err(|e| anyhow::anyhow!("reading a vector: {e}"))?;
+                    let found =
+                        self.vectors.get(*key, &mut buf).map_err(|e| anyhow::anyhow!("reading a vector: {e}"))?;
                     c.1 = (found > 0).then(|| cosine(q, &buf));
                 }
             }
@@ -798,12 +752,7 @@ impl SearchIndex {
                         }
                     }
                 };
-                Some(Hit {
-                    name: name.clone(),
-                    score: score.clamp(0.0, 1.0),
-                    bm25,
-                    cosine: cos,
-                })
+                Some(Hit { name: name.clone(), score: score.clamp(0.0, 1.0), bm25, cosine: cos })
             })
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.name.cmp(&b.name)));
@@ -830,11 +779,9 @@ impl SearchIndex {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for w in unique {
-            for (field, boost) in [
-                (f.name_words, self.fusion.name_boost),
-                (f.description, 1.0),
-                (f.params, self.fusion.params_boost),
-            ] {
+            for (field, boost) in
+                [(f.name_words, self.fusion.name_boost), (f.description, 1.0), (f.params, self.fusion.params_boost)]
+            {
                 if boost <= 0.0 {
                     continue;
                 }
@@ -868,9 +815,7 @@ const OLD_TAG: &str = "old";
 /// A new sibling of `dir` for a rebuild: `.{name}.{tag}-{pid}-{uuid}`. The pid tells
 /// [`remove_debris`] whether its maker is still running.
 fn sibling(dir: &Path, tag: &str) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map_or_else(|| "index".into(), |n| n.to_string_lossy().into_owned());
+    let name = dir.file_name().map_or_else(|| "index".into(), |n| n.to_string_lossy().into_owned());
     let parent = dir.parent().unwrap_or(Path::new("."));
     parent.join(format!(".{name}.{tag}-{}-{}", std::process::id(), uuid::Uuid::new_v4()))
 }
@@ -917,25 +862,13 @@ mod tests {
     fn embedding_text_spells_out_name_and_parameters() {
         let mut doc = IndexDoc::new("reverseString", "Reverse a string.");
         assert_eq!(doc.embedding_text(), "reverse string: Reverse a string.");
-        doc.params.push(ParamDoc {
-            name: "input_text".into(),
-            description: "the string".into(),
-        });
-        assert_eq!(
-            doc.embedding_text(),
-            "reverse string: Reverse a string. Parameters: input text (the string)."
-        );
+        doc.params.push(ParamDoc { name: "input_text".into(), description: "the string".into() });
+        assert_eq!(doc.embedding_text(), "reverse string: Reverse a string. Parameters: input text (the string).");
     }
 
     #[test]
     fn analysis_stems_and_drops_filler() {
-        assert_eq!(
-            analyze(&mut analyzer(), "Can you please reverse these Strings?"),
-            ["revers", "string"]
-        );
-        assert_eq!(
-            analyze(&mut analyzer(), &name_as_text("reverse_string")),
-            ["revers", "string"]
-        );
+        assert_eq!(analyze(&mut analyzer(), "Can you please reverse these Strings?"), ["revers", "string"]);
+        assert_eq!(analyze(&mut analyzer(), &name_as_text("reverse_string")), ["revers", "string"]);
     }
 }

@@ -125,8 +125,7 @@ impl CapabilityRegistry {
         if self.index.fingerprint() == fingerprint {
             return Ok(());
         }
-        let (index, state) =
-            SearchIndex::open_or_create(self.index.dir(), &self.embedder.id(), self.embedder.dim())?;
+        let (index, state) = SearchIndex::open_or_create(self.index.dir(), &self.embedder.id(), self.embedder.dim())?;
         self.index = index;
         if state == IndexState::Opened && self.index.fingerprint() == fingerprint {
             return Ok(());
@@ -162,11 +161,8 @@ impl CapabilityRegistry {
     /// registration, and an index that misses it is rebuilt on the next open.
     pub fn add_tool(&mut self, new: &NewTool<'_>) -> anyhow::Result<ToolRecord> {
         store::validate_name(new.name)?;
-        let doc = IndexDoc {
-            name: new.name.into(),
-            description: new.docstring.into(),
-            params: params_of(new.parameters),
-        };
+        let doc =
+            IndexDoc { name: new.name.into(), description: new.docstring.into(), params: params_of(new.parameters) };
         let vector = self.embedder.embed(&[&doc.embedding_text()])?.remove(0);
         self.refresh()?;
         let rec = self.store.add(new)?;
@@ -175,7 +171,13 @@ impl CapabilityRegistry {
     }
 
     /// Ranked matches for `query` (no threshold), re-ranked by usage when `rerank`.
-    pub fn search(&mut self, query: &str, limit: usize, mode: SearchMode, rerank: bool) -> anyhow::Result<Vec<ToolMatch>> {
+    pub fn search(
+        &mut self,
+        query: &str,
+        limit: usize,
+        mode: SearchMode,
+        rerank: bool,
+    ) -> anyhow::Result<Vec<ToolMatch>> {
         self.refresh()?;
         let embedding = match mode {
             SearchMode::Bm25 => None,
@@ -198,12 +200,14 @@ impl CapabilityRegistry {
 
     /// The seed's `search_tool`: the best tool whose similarity reaches `threshold`
     /// (default [`index::DEFAULT_MIN_SCORE`]), or none.
-    pub fn search_tool(&mut self, query: &str, threshold: Option<f32>, rerank: bool) -> anyhow::Result<Option<ToolMatch>> {
+    pub fn search_tool(
+        &mut self,
+        query: &str,
+        threshold: Option<f32>,
+        rerank: bool,
+    ) -> anyhow::Result<Option<ToolMatch>> {
         let threshold = threshold.unwrap_or(index::DEFAULT_MIN_SCORE);
-        Ok(self
-            .search(query, 10, SearchMode::Hybrid, rerank)?
-            .into_iter()
-            .find(|m| m.similarity_score >= threshold))
+        Ok(self.search(query, 10, SearchMode::Hybrid, rerank)?.into_iter().find(|m| m.similarity_score >= threshold))
     }
 
     pub fn get_tool_by_name(&self, name: &str) -> anyhow::Result<Option<ToolRecord>> {

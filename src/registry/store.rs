@@ -69,7 +69,9 @@ const MIGRATIONS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("invalid tool name {0:?}: use a snake_case Python identifier (letters, digits, underscores; not starting with a digit)")]
+    #[error(
+        "invalid tool name {0:?}: use a snake_case Python identifier (letters, digits, underscores; not starting with a digit)"
+    )]
     InvalidName(String),
     #[error("the name {0:?} is reserved for the MCP server's own tools: choose another")]
     ReservedName(String),
@@ -77,7 +79,9 @@ pub enum StoreError {
     Exists(String),
     #[error("the database {path}: {source}")]
     Db { path: PathBuf, source: rusqlite::Error },
-    #[error("the database {path} has schema version {found}, newer than this toolsmith knows ({known}): upgrade toolsmith")]
+    #[error(
+        "the database {path} has schema version {found}, newer than this toolsmith knows ({known}): upgrade toolsmith"
+    )]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("tool files under {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -162,9 +166,7 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 impl Store {

@@ -180,10 +180,8 @@ async fn build_offline(
 
 /// Run `build-offline.sh`, its output going to `build-<hash>.log` beside the tarball.
 async fn run_build_script(dir: &Path, tarball: &Path, hash: &str) -> Result<(), SandboxError> {
-    let failed = |detail: String| SandboxError::Build {
-        stage: "building the root file system with debootstrap".into(),
-        detail,
-    };
+    let failed =
+        |detail: String| SandboxError::Build { stage: "building the root file system with debootstrap".into(), detail };
     std::fs::create_dir_all(dir).map_err(SandboxError::io(format!("creating {}", dir.display())))?;
     let log_path = dir.join(format!("build-{hash}.log"));
     let log = std::fs::File::create(&log_path).map_err(SandboxError::io(format!("creating {}", log_path.display())))?;
@@ -271,15 +269,28 @@ pub struct SandboxStatus {
 /// Check Docker, the image, and (when both are there) verify a trivial tool end to end.
 pub async fn status() -> SandboxStatus {
     let tag = image_tag();
-    let item = |name, ok, detail: String, fix: Option<&str>| StatusItem { name, ok, detail, fix: fix.map(String::from) };
+    let item =
+        |name, ok, detail: String, fix: Option<&str>| StatusItem { name, ok, detail, fix: fix.map(String::from) };
     let sandbox = match SecureSandbox::connect().await {
         Ok(s) => s,
         Err(e) => {
             return SandboxStatus {
                 ready: false,
                 items: vec![
-                    item("docker", false, e.to_string(), Some("start Docker (e.g. `sudo service docker start`), or verify new tools with --verify wasm-only")),
-                    item("image", false, format!("{tag}: unknown, Docker is not reachable"), Some("start Docker, then `toolsmith sandbox build`")),
+                    item(
+                        "docker",
+                        false,
+                        e.to_string(),
+                        Some(
+                            "start Docker (e.g. `sudo service docker start`), or verify new tools with --verify wasm-only",
+                        ),
+                    ),
+                    item(
+                        "image",
+                        false,
+                        format!("{tag}: unknown, Docker is not reachable"),
+                        Some("start Docker, then `toolsmith sandbox build`"),
+                    ),
                 ],
                 tag,
             };

@@ -125,7 +125,10 @@ impl SecureSandbox {
         match self.docker.create_container(Some(options), config).await {
             Ok(created) => Ok(Container { docker: self.docker.clone(), id: created.id, removed: false }),
             Err(e) if is_not_found(&e) => Err(SandboxError::ImageMissing { tag: self.image.clone() }),
-            Err(e) => Err(SandboxError::Docker { stage: format!("creating the container for tool `{function_name}`"), source: e }),
+            Err(e) => Err(SandboxError::Docker {
+                stage: format!("creating the container for tool `{function_name}`"),
+                source: e,
+            }),
         }
     }
 
@@ -256,7 +259,9 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, bollard::errors::Er
         Some(Ok(r)) => Ok(r.status_code),
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
         Some(Err(e)) => Err(e),
-        None => Err(bollard::errors::Error::DockerStreamError { error: "the wait stream ended without a status".into() }),
+        None => {
+            Err(bollard::errors::Error::DockerStreamError { error: "the wait stream ended without a status".into() })
+        }
     }
 }
 
@@ -422,7 +427,8 @@ mod tests {
     #[test]
     fn bad_inputs_are_refused_before_docker() {
         let files = |k: &str| BTreeMap::from([(k.to_string(), b"x".to_vec())]);
-        let err = |name: &str, data: BTreeMap<String, Vec<u8>>| write_workdir(name, "", "", &data).unwrap_err().to_string();
+        let err =
+            |name: &str, data: BTreeMap<String, Vec<u8>>| write_workdir(name, "", "", &data).unwrap_err().to_string();
         assert!(err("../evil", BTreeMap::new()).contains("Python identifier"), "{}", err("../evil", BTreeMap::new()));
         assert!(err("f", files("../up.txt")).contains("`..` is not allowed"));
         assert!(err("f", files("/abs.txt")).contains("must be a relative path"));
@@ -456,10 +462,7 @@ mod tests {
         let code = |c| Exit::Code { code: c, oom_killed: false };
         assert_eq!(judge("f", &l, "1 passed in 0.01s\n", code(0)), None);
         assert_eq!(judge("f", &l, "", Exit::TimedOut).unwrap(), "timed out after 3 s");
-        assert_eq!(
-            judge("f", &l, "x\n1 failed in 0.02s\n\n", code(1)).unwrap(),
-            "tests failed: 1 failed in 0.02s"
-        );
+        assert_eq!(judge("f", &l, "x\n1 failed in 0.02s\n\n", code(1)).unwrap(), "tests failed: 1 failed in 0.02s");
         assert!(judge("f", &l, "", Exit::Code { code: 137, oom_killed: true }).unwrap().contains("512 MB"));
         assert!(judge("f", &l, "", code(5)).unwrap().contains("test_f.py"));
         assert!(judge("f", &l, "", code(137)).unwrap().contains("signal 9"));
