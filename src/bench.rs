@@ -151,8 +151,10 @@ pub fn exec(paths: &Paths, calls: usize, subprocess_calls: usize, exe: &Path) ->
 
 pub fn print_table(rows: &[Dist]) {
     println!("{:<58} {:>6} {:>10} {:>10} {:>10}", "measure", "n", "p50 ms", "p99 ms", "mean ms");
+    // Sub-microsecond floors would print as 0.000 ms: give them more digits.
+    let ms = |v: f64| if v < 0.01 { format!("{v:.5}") } else { format!("{v:.3}") };
     for r in rows {
-        println!("{:<58} {:>6} {:>10.3} {:>10.3} {:>10.3}", r.name, r.n, r.p50_ms, r.p99_ms, r.mean_ms);
+        println!("{:<58} {:>6} {:>10} {:>10} {:>10}", r.name, r.n, ms(r.p50_ms), ms(r.p99_ms), ms(r.mean_ms));
     }
 }
 
