@@ -21,7 +21,8 @@ impl jsonschema::Retrieve for LocalSchemas {
 }
 
 fn check(schema_file: &str, instance: &Value) {
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schemas_dir().join(schema_file)).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schemas_dir().join(schema_file)).unwrap()).unwrap();
     let v = jsonschema::options().with_retriever(LocalSchemas).build(&schema).unwrap();
     let errors: Vec<String> = v.iter_errors(instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{schema_file} rejects {instance:#}:\n{}", errors.join("\n"));
@@ -35,8 +36,9 @@ fn toolsmith(home: &Path) -> Command {
 
 fn json_out(mut c: Command) -> Value {
     let o = c.output().unwrap();
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
 }
 
 #[test]
@@ -64,8 +66,19 @@ fn cli_outputs_match_their_schemas() {
 
     let mut c = toolsmith(home.path());
     c.current_dir(work.path()).args([
-        "tools", "add", "--name", "profit_margins", "--code", "profit_margins.py", "--tests", "test_profit_margins.py",
-        "--data", "data", "--verify", "wasm-only", "--json",
+        "tools",
+        "add",
+        "--name",
+        "profit_margins",
+        "--code",
+        "profit_margins.py",
+        "--tests",
+        "test_profit_margins.py",
+        "--data",
+        "data",
+        "--verify",
+        "wasm-only",
+        "--json",
     ]);
     let added = json_out(c);
     assert_eq!(added["success"], true, "{added}");
@@ -76,7 +89,8 @@ fn cli_outputs_match_their_schemas() {
     let shown = json_out(c);
     check("tool-record.schema.json", &shown);
     let meta: Value =
-        serde_json::from_str(&std::fs::read_to_string(home.path().join("tools/profit_margins/meta.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(home.path().join("tools/profit_margins/meta.json")).unwrap())
+            .unwrap();
     check("tool-record.schema.json", &meta);
 
     // No model configured: the early failure is still one object of the synthesis schema.

@@ -292,11 +292,6 @@ impl Runtime {
         Ok(Runtime { shared, stock, stop_ticker })
     }
 
-    /// Ready instances in stock right now.
-    pub fn stocked(&self) -> usize {
-        self.stock.len()
-    }
-
     /// Block until the stock is full (or `timeout` passes); for benchmarks that measure a call
     /// on a ready instance rather than the refill rate.
     pub fn wait_for_stock(&self, timeout: Duration) -> bool {
@@ -367,13 +362,9 @@ impl Runtime {
         let text = self.with_instance(&opts.grants, &opts.limits, |rt, store| {
             rt.call_call(store, code, function, args_json, &options)
         })?;
+        // Refuse an oversized reply before parsing it; the exact check on the result follows.
         if text.len() > opts.limits.max_result_bytes + 2 * opts.limits.max_output_bytes + 64 {
-            return Err(ToolError::limit(
-                ErrorKind::ResultTooLarge,
-                "ResultTooLarge",
-                format!("the result is {} bytes, over the limit of {} bytes", text.len(), opts.limits.max_result_bytes),
-            )
-            .into());
+            return Err(result_too_large(text.len(), opts.limits.max_result_bytes).into());
         }
         #[derive(Deserialize)]
         struct Out {
@@ -383,20 +374,9 @@ impl Runtime {
             #[serde(default)]
             stderr: String,
         }
-        let out: Out = serde_json::from_str(&text).map_err(|e| {
-            ToolError::limit(ErrorKind::Trap, "RuntimeProtocolError", format!("unreadable reply from the runtime: {e}"))
-        })?;
+        let out: Out = parse_reply(&text, "reply")?;
         if out.result.get().len() > opts.limits.max_result_bytes {
-            return Err(ToolError::limit(
-                ErrorKind::ResultTooLarge,
-                "ResultTooLarge",
-                format!(
-                    "the result is {} bytes of JSON, over the limit of {} bytes",
-                    out.result.get().len(),
-                    opts.limits.max_result_bytes
-                ),
-            )
-            .into());
+            return Err(result_too_large(out.result.get().len(), opts.limits.max_result_bytes).into());
         }
         Ok(CallOutput { result: out.result, stdout: out.stdout, stderr: out.stderr, elapsed: start.elapsed() })
     }
@@ -404,10 +384,7 @@ impl Runtime {
     /// The JSON Schema of `function`'s parameters, its docstring and return schema.
     pub fn describe(&self, code: &[u8], function: &str) -> Result<serde_json::Value, CallError> {
         let text = self.with_instance(&[], &Limits::default(), |rt, store| rt.call_describe(store, code, function))?;
-        serde_json::from_str(&text).map_err(|e| {
-            ToolError::limit(ErrorKind::Trap, "RuntimeProtocolError", format!("unreadable reply from the runtime: {e}"))
-                .into()
-        })
+        Ok(parse_reply(&text, "reply")?)
     }
 
     /// Run a pytest-style test module against `tool_code`, importable as `module_name`.
@@ -428,14 +405,7 @@ impl Runtime {
         let text = self.with_instance(&grants, &opts.limits, |rt, store| {
             rt.call_run_tests(store, tool_code, module_name, test_source, &options)
         })?;
-        serde_json::from_str(&text).map_err(|e| {
-            ToolError::limit(
-                ErrorKind::Trap,
-                "RuntimeProtocolError",
-                format!("unreadable test report from the runtime: {e}"),
-            )
-            .into()
-        })
+        Ok(parse_reply(&text, "test report")?)
     }
 
     /// The modules a tool may import.
@@ -448,6 +418,21 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop_ticker.store(true, Ordering::Relaxed);
     }
+}
+
+fn result_too_large(bytes: usize, limit: usize) -> ToolError {
+    ToolError::limit(
+        ErrorKind::ResultTooLarge,
+        "ResultTooLarge",
+        format!("the result is {bytes} bytes of JSON, over the limit of {limit} bytes"),
+    )
+}
+
+/// The harness answers JSON; anything else is a runtime bug, reported rather than lost.
+fn parse_reply<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, ToolError> {
+    serde_json::from_str(text).map_err(|e| {
+        ToolError::limit(ErrorKind::Trap, "RuntimeProtocolError", format!("unreadable {what} from the runtime: {e}"))
+    })
 }
 
 fn guest_options(limits: &Limits, tmp_path: Option<&str>) -> String {

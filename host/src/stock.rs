@@ -122,10 +122,6 @@ impl Stock {
         Stock { inner, tx }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.inner.ready.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
     pub(crate) fn dropper(&self) -> Sender<Msg> {
         self.tx.clone()
     }
@@ -156,10 +152,7 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Receiver<Msg>) {
         // Drops first: they free slots the refill may need.
         match rx.try_recv() {
             Ok(Msg::Drop(ready, slot)) => {
-                let t = Instant::now();
-                drop(ready);
-                tracing::debug!(us = t.elapsed().as_micros() as u64, "dropped a used store");
-                drop(slot);
+                retire(ready, slot);
                 continue;
             }
             Ok(Msg::Wake) => {}
@@ -189,12 +182,17 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Receiver<Msg>) {
             }
         }
         match rx.recv() {
-            Ok(Msg::Drop(ready, slot)) => {
-                drop(ready);
-                drop(slot);
-            }
+            Ok(Msg::Drop(ready, slot)) => retire(ready, slot),
             Ok(Msg::Wake) => {}
             Err(_) => return,
         }
     }
+}
+
+/// Drop a used store (the memory reset happens here), then free its slot.
+fn retire(ready: Ready, slot: OwnedSlot) {
+    let t = Instant::now();
+    drop(ready);
+    tracing::debug!(us = t.elapsed().as_micros() as u64, "dropped a used store");
+    drop(slot);
 }

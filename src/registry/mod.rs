@@ -115,7 +115,7 @@ impl CapabilityRegistry {
     }
 
     fn fingerprint(&self) -> anyhow::Result<String> {
-        Ok(format!("generation:{}", self.store.generation()?))
+        Ok(fingerprint_of(self.store.generation()?))
     }
 
     /// Catch up with changes other processes made to the store (a CLI `tools add` while the
@@ -237,10 +237,10 @@ impl CapabilityRegistry {
     fn index_change(&mut self, name: &str, change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>) {
         let result = (|| -> anyhow::Result<()> {
             let now = self.store.generation()?;
-            let in_step = self.index.fingerprint() == format!("generation:{}", now.saturating_sub(1));
+            let in_step = self.index.fingerprint() == fingerprint_of(now.saturating_sub(1));
             change(&mut self.index)?;
             if in_step {
-                self.index.set_fingerprint(format!("generation:{now}"));
+                self.index.set_fingerprint(fingerprint_of(now));
             }
             self.index.commit()
         })();
@@ -262,6 +262,11 @@ impl CapabilityRegistry {
         self.store.log_execution(e)?;
         Ok(())
     }
+}
+
+/// What an index records to say which store generation it was built from.
+fn fingerprint_of(generation: u64) -> String {
+    format!("generation:{generation}")
 }
 
 /// Open only the store: enough to run a registered tool, without loading the embedding model.
