@@ -1,6 +1,12 @@
-//! Where Toolsmith keeps its files, and the settings read from the environment.
+//! Everything Toolsmith is configured by, read once.
+//!
+//! [`Config::from_env`] is the only place that reads environment variables or
+//! `$TOOLSMITH_HOME/config.json`; the binary's `main` calls it and passes the result down, and
+//! tests build a [`Config`] directly. Library code below it reads no environment.
 
 use std::path::{Path, PathBuf};
+
+use crate::llm::{LlmConfig, LlmError};
 
 /// The directories Toolsmith writes to. Everything lives under `home`, except the cache, which may
 /// be shared between homes (tests and CI point many homes at one cache so the runtime is compiled once).
@@ -11,20 +17,7 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// `$TOOLSMITH_HOME` (default: the platform data dir, e.g. `~/.local/share/toolsmith`) and
-    /// `$TOOLSMITH_CACHE` (default: `$TOOLSMITH_HOME/cache`).
-    pub fn from_env() -> Paths {
-        let home = std::env::var_os("TOOLSMITH_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(default_home);
-        let cache = std::env::var_os("TOOLSMITH_CACHE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join("cache"));
-        Paths { home, cache }
-    }
-
+    /// A home with its cache inside it.
     pub fn at(home: impl Into<PathBuf>) -> Paths {
         let home = home.into();
         let cache = home.join("cache");
@@ -43,9 +36,110 @@ impl Paths {
     pub fn models_dir(&self) -> PathBuf {
         self.cache.join("models")
     }
+    pub fn config_file(&self) -> PathBuf {
+        self.home.join("config.json")
+    }
+    /// The lock writers of this home coordinate through (see `registry::lock`).
+    pub fn lock_file(&self) -> PathBuf {
+        self.home.join(".lock")
+    }
+    /// Scratch space of test runs; what a killed run left is removed on the next start.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.cache.join("scratch")
+    }
 }
 
-fn default_home() -> PathBuf {
+/// Which embedder indexes and searches tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmbedderChoice {
+    /// all-MiniLM-L6-v2 on the CPU: no network, no key.
+    #[default]
+    Local,
+    /// The configured OpenAI-compatible endpoint's `/embeddings`.
+    OpenAi,
+}
+
+/// Everything Toolsmith is configured by. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub paths: Paths,
+    /// Where installed assets live (`runtime/runtime.wasm`, `models/`): the platform data
+    /// directory (`~/.local/share/toolsmith`), so an installed binary needs no checkout.
+    pub data_dir: PathBuf,
+    /// An explicit runtime component (`TOOLSMITH_RUNTIME`), used instead of looking for one.
+    pub runtime: Option<PathBuf>,
+    pub embedder: EmbedderChoice,
+    /// The model's endpoint; `Err` when its settings are unusable (reported when a model is needed).
+    pub llm: std::result::Result<LlmConfig, String>,
+    /// Bytes of each linear memory kept resident between instances, when overridden
+    /// (`TOOLSMITH_KEEP_RESIDENT_MB`; see `toolsmith bench exec`).
+    pub keep_resident_bytes: Option<usize>,
+}
+
+impl Config {
+    /// A configuration for `home` with every other setting at its default and no model: what
+    /// tests start from.
+    pub fn at(home: impl Into<PathBuf>) -> Config {
+        let paths = Paths::at(home);
+        Config {
+            data_dir: default_data_dir(),
+            paths,
+            runtime: None,
+            embedder: EmbedderChoice::Local,
+            llm: Ok(LlmConfig::default()),
+            keep_resident_bytes: None,
+        }
+    }
+
+    /// Read the process environment and `$TOOLSMITH_HOME/config.json`:
+    /// `TOOLSMITH_HOME` (default: the platform data dir, e.g. `~/.local/share/toolsmith`),
+    /// `TOOLSMITH_CACHE` (default `$TOOLSMITH_HOME/cache`), `TOOLSMITH_DATA_DIR`,
+    /// `TOOLSMITH_RUNTIME`, `TOOLSMITH_EMBEDDER` (`local` | `openai`), `TOOLSMITH_KEEP_RESIDENT_MB`,
+    /// and the model's `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `TOOLSMITH_MODEL`, `TOOLSMITH_EMBEDDING_MODEL`.
+    pub fn from_env() -> std::result::Result<Config, String> {
+        Config::resolve(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] with the environment given as a lookup function.
+    pub fn resolve(env: impl Fn(&str) -> Option<String>) -> std::result::Result<Config, String> {
+        let var = |name: &str| env(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let home = var("TOOLSMITH_HOME").map(PathBuf::from).unwrap_or_else(default_data_dir);
+        let cache = var("TOOLSMITH_CACHE").map(PathBuf::from).unwrap_or_else(|| home.join("cache"));
+        let paths = Paths { home, cache };
+        let embedder = match var("TOOLSMITH_EMBEDDER").as_deref() {
+            None | Some("local") => EmbedderChoice::Local,
+            Some("openai") => EmbedderChoice::OpenAi,
+            Some(other) => return Err(format!("TOOLSMITH_EMBEDDER={other:?}: use `local` or `openai`")),
+        };
+        let keep_resident_bytes = match var("TOOLSMITH_KEEP_RESIDENT_MB") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .and_then(|mb| mb.checked_mul(1 << 20))
+                    .ok_or_else(|| format!("TOOLSMITH_KEEP_RESIDENT_MB={v:?}: give a number of MiB"))?,
+            ),
+        };
+        let llm = LlmConfig::resolve(&env, Some(&paths.config_file())).map_err(|e: LlmError| e.to_string());
+        Ok(Config {
+            data_dir: var("TOOLSMITH_DATA_DIR").map(PathBuf::from).unwrap_or_else(default_data_dir),
+            runtime: var("TOOLSMITH_RUNTIME").map(PathBuf::from),
+            paths,
+            embedder,
+            llm,
+            keep_resident_bytes,
+        })
+    }
+
+    /// The same configuration for another home (the cache and everything else kept).
+    pub fn with_home(mut self, home: impl Into<PathBuf>) -> Config {
+        self.paths.home = home.into();
+        self
+    }
+}
+
+/// The platform data directory, e.g. `~/.local/share/toolsmith`.
+pub fn default_data_dir() -> PathBuf {
     directories::ProjectDirs::from("", "", "toolsmith")
         .map(|d| d.data_dir().to_path_buf())
         .unwrap_or_else(|| Path::new(".toolsmith").to_path_buf())

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::config::Paths;
+use crate::config::Config;
 use crate::runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -24,46 +24,62 @@ pub struct Check {
     pub required: bool,
 }
 
-pub async fn check_all(paths: &Paths) -> Vec<Check> {
+/// Every check, in the order `toolsmith doctor` prints them.
+pub async fn check_all(config: &Config) -> Vec<Check> {
+    let paths = &config.paths;
     let mut checks = vec![Check {
         name: "home",
         status: Status::Ok,
-        detail: format!("{} (cache {})", paths.home.display(), paths.cache.display()),
+        detail: format!(
+            "{} (cache {}, data dir {})",
+            paths.home.display(),
+            paths.cache.display(),
+            config.data_dir.display()
+        ),
         fix: None,
         required: false,
     }];
-    let p = paths.clone();
-    checks.push(tokio::task::spawn_blocking(move || check_runtime(&p)).await.expect("runtime check panicked"));
-    checks.push(check_model(paths));
+    let c = config.clone();
+    let runtime_check = tokio::task::spawn_blocking(move || check_runtime(&c)).await;
+    checks.push(runtime_check.unwrap_or_else(|e| Check {
+        name: "python runtime",
+        status: Status::Missing,
+        detail: format!("the check failed: {e}"),
+        fix: None,
+        required: true,
+    }));
+    checks.push(check_model(config));
     for item in crate::sandbox::status().await.items {
         let status = if item.ok { Status::Ok } else { Status::Missing };
         checks.push(Check { name: item.name, status, detail: item.detail, fix: item.fix, required: false });
     }
-    checks.push(check_llm().await);
+    checks.push(check_llm(config).await);
     checks
 }
 
-fn check_runtime(paths: &Paths) -> Check {
-    let component = runtime::component_path(paths);
+fn check_runtime(config: &Config) -> Check {
+    let found = runtime::component(config);
+    let component = &found.path;
     if !component.exists() {
         return Check {
             name: "python runtime",
             status: Status::Missing,
-            detail: format!("no component at {}", component.display()),
-            fix: Some("run guest-runtime/build.sh (or scripts/setup.sh), or set TOOLSMITH_RUNTIME".into()),
+            detail: format!("no component at {} (nor in the data dir {})", component.display(), config.data_dir.display()),
+            fix: Some("run scripts/install.sh (or guest-runtime/build.sh in a checkout), or set TOOLSMITH_RUNTIME".into()),
             required: true,
         };
     }
     let t = std::time::Instant::now();
-    match runtime::open(paths, runtime::Usage::OneShot) {
+    match runtime::open(config, runtime::Usage::OneShot) {
         Ok(rt) => {
             let modules = rt.allowed_modules().map(|m| m.len()).unwrap_or(0);
             Check {
                 name: "python runtime",
                 status: Status::Ok,
                 detail: format!(
-                    "{} loaded in {:.0} ms, {modules} allowed modules",
+                    "{} (from the {}) loaded in {:.0} ms, {modules} allowed modules",
                     component.display(),
+                    found.source,
                     t.elapsed().as_secs_f64() * 1e3
                 ),
                 fix: None,
@@ -80,20 +96,21 @@ fn check_runtime(paths: &Paths) -> Check {
     }
 }
 
-fn check_model(paths: &Paths) -> Check {
-    let dir = crate::registry::embed::LocalMiniLm::default_dir(paths);
+fn check_model(config: &Config) -> Check {
+    let found = runtime::model_dir(config);
+    let dir = &found.path;
     let present = dir.join("model.safetensors").exists() && dir.join("tokenizer.json").exists();
     Check {
         name: "embedding model",
         status: if present { Status::Ok } else { Status::Missing },
-        detail: format!("all-MiniLM-L6-v2 at {}", dir.display()),
-        fix: (!present).then(|| "run scripts/fetch-model.sh (needed to search and register tools)".into()),
+        detail: format!("all-MiniLM-L6-v2 at {} (from the {})", dir.display(), found.source),
+        fix: (!present).then(|| "run scripts/install.sh or scripts/fetch-model.sh (needed to search and register tools)".into()),
         required: false,
     }
 }
 
-async fn check_llm() -> Check {
-    match crate::llm::LlmConfig::from_env() {
+async fn check_llm(config: &Config) -> Check {
+    match config.llm.clone() {
         Ok(c) if c.api_key.is_none() && c.needs_key() => Check {
             name: "llm",
             status: Status::Warn,
@@ -121,7 +138,7 @@ async fn check_llm() -> Check {
         Err(e) => Check {
             name: "llm",
             status: Status::Warn,
-            detail: e.to_string(),
+            detail: e,
             fix: Some("fix the LLM settings (OPENAI_BASE_URL, TOOLSMITH_MODEL, the config file)".into()),
             required: false,
         },

@@ -1,237 +1,261 @@
-//! ToolExecutor: runs tools in the WASM runtime and reports one outcome shape for every path
-//! (a file, a registered tool, an MCP call).
+//! ToolExecutor: runs tools in the WASM runtime with one outcome shape for every path (a file, a
+//! registered tool, an MCP call).
+//!
+//! Running a registered tool is lookup → run → log. The lookup borrows a store connection for a
+//! few microseconds; nothing of the store is held while the tool runs, so a server's calls run
+//! side by side. The parameter schema's validator and the bytecode are prepared once per tool
+//! version (its code hash) and shared by every later call.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use toolsmith_host::{CallError, CallOptions, Grant, Limits, Runtime};
+use toolsmith_host::{CallOptions, Grant, Limits, Runtime};
 
-use crate::config::Paths;
-use crate::runtime::{self, Usage};
+use crate::error::{Error, ErrorReport, Result};
+use crate::registry::{Execution, Store};
 
-/// The outcome of running a tool: the seed's `success`/`result`/`error`/`error_type` fields.
-#[derive(Debug, Clone)]
-pub enum RunOutcome {
-    Success { result: Box<RawValue>, stdout: String, elapsed_ms: f64 },
-    Failure { error_type: String, error: String, traceback: Option<String>, elapsed_ms: f64 },
+/// Options of one run: limits, granted directories, and what the execution log records.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub limits: Limits,
+    /// Directories the tool may read (or write, when granted so), seen at their relative names.
+    pub grants: Vec<Grant>,
+    /// The session the run belongs to (workflow mining groups executions by it).
+    pub session_id: Option<String>,
+    /// The request that led to the run, if any.
+    pub user_prompt: String,
+}
+
+/// A successful run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunOutput {
+    /// The result as JSON, exactly as the tool produced it (big integers intact).
+    #[schemars(with = "Value")]
+    pub result: Box<RawValue>,
+    /// What the tool printed.
+    pub stdout: String,
+    pub elapsed_ms: f64,
+}
+
+/// The seed's outcome fields, as every face prints them: `{"success": true, "result": …}` or
+/// `{"success": false, "error_type": KIND, "error": …}` with the kind's detail.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunOutcome {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Value>")]
+    pub result: Option<Box<RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    #[serde(flatten)]
+    pub error: Option<ErrorReport>,
 }
 
 impl RunOutcome {
-    pub fn success(&self) -> bool {
-        matches!(self, RunOutcome::Success { .. })
-    }
-
-    pub fn failure(error_type: impl Into<String>, error: impl Into<String>) -> RunOutcome {
-        RunOutcome::Failure { error_type: error_type.into(), error: error.into(), traceback: None, elapsed_ms: 0.0 }
-    }
-
-    pub fn from_call(r: Result<toolsmith_host::CallOutput, CallError>, elapsed_ms: f64) -> RunOutcome {
+    pub fn of(r: &Result<RunOutput>) -> RunOutcome {
         match r {
-            Ok(out) => RunOutcome::Success { result: out.result, stdout: out.stdout, elapsed_ms },
-            Err(CallError::Tool(e)) => {
-                RunOutcome::Failure { error_type: e.error_type, error: e.message, traceback: e.traceback, elapsed_ms }
-            }
-            Err(CallError::Host(e)) => RunOutcome::failure(host_error_type(&e), e.to_string()),
-        }
-    }
-
-    /// `{"success": true, "result": …}` or `{"success": false, "error_type": "…", "error": "…"}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            RunOutcome::Success { result, stdout, .. } => {
-                let mut v = serde_json::json!({"success": true, "result": result});
-                if !stdout.is_empty() {
-                    v["stdout"] = stdout.clone().into();
-                }
-                v
-            }
-            RunOutcome::Failure { error_type, error, traceback, .. } => {
-                let mut v = serde_json::json!({"success": false, "error_type": error_type, "error": error});
-                if let Some(tb) = traceback {
-                    v["traceback"] = tb.clone().into();
-                }
-                v
-            }
+            Ok(out) => RunOutcome {
+                success: true,
+                result: Some(out.result.clone()),
+                stdout: Some(out.stdout.clone()).filter(|s| !s.is_empty()),
+                error: None,
+            },
+            Err(e) => RunOutcome { success: false, result: None, stdout: None, error: Some(e.report()) },
         }
     }
 }
 
-pub fn host_error_type(e: &toolsmith_host::HostError) -> &'static str {
-    use toolsmith_host::HostError::*;
-    match e {
-        RuntimeMissing { .. } => "RuntimeMissing",
-        RuntimeLoad { .. } => "RuntimeLoadError",
-        Cache { .. } => "CacheError",
-        Grant { .. } => "GrantError",
-        Engine(_) => "EngineError",
+/// A tool version made ready to run: its bytecode and its compiled argument validator.
+struct Prepared {
+    code_hash: String,
+    bytecode: Arc<Vec<u8>>,
+    validator: jsonschema::Validator,
+}
+
+/// Runs tools. `Send + Sync`; calls block (the facade makes them on blocking threads).
+pub struct ToolExecutor {
+    runtime: Arc<Runtime>,
+    store: Arc<Store>,
+    prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+}
+
+impl ToolExecutor {
+    pub fn new(runtime: Arc<Runtime>, store: Arc<Store>) -> ToolExecutor {
+        ToolExecutor { runtime, store, prepared: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The seed's `execute_tool`: look the tool up, validate the arguments against its parameter
+    /// schema, run it under `opts`, log the execution.
+    pub fn execute(&self, name: &str, args_json: &str, opts: &RunOptions) -> Result<RunOutput> {
+        let args = parse_args(args_json)?;
+        let prepared = self.prepare(name)?;
+        let problems: Vec<String> = prepared
+            .validator
+            .iter_errors(&args)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::InvalidArguments(format!("arguments of {name}: {}", problems.join("; "))));
+        }
+        let start = Instant::now();
+        let r = self.runtime.call(&prepared.bytecode, name, args_json, &call_options(opts));
+        let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
+        let r: Result<RunOutput> = r
+            .map(|out| RunOutput { result: out.result, stdout: out.stdout, elapsed_ms })
+            .map_err(Error::from);
+        let outputs = r.as_ref().ok().and_then(|o| serde_json::from_str::<Value>(o.result.get()).ok());
+        let error_type = r.as_ref().err().map(|e| e.kind().as_str());
+        let logged = self.store.log_execution(&Execution {
+            tool_name: name,
+            session_id: opts.session_id.as_deref(),
+            inputs: &args,
+            outputs: outputs.as_ref(),
+            success: r.is_ok(),
+            error_type,
+            execution_time_ms: elapsed_ms,
+            user_prompt: &opts.user_prompt,
+        });
+        if let Err(e) = logged {
+            tracing::warn!("execution of {name} not logged: {e}");
+        }
+        r
+    }
+
+    /// The tool's bytecode and validator, prepared once per version.
+    fn prepare(&self, name: &str) -> Result<Arc<Prepared>> {
+        let Some((code_hash, parameters)) = self.store.runnable(name)? else {
+            return Err(Error::NotFound(name.to_string()));
+        };
+        if let Some(p) = self.cache().get(name).filter(|p| p.code_hash == code_hash) {
+            return Ok(p.clone());
+        }
+        if !parameters.is_object() {
+            return Err(Error::Internal(format!(
+                "the stored parameter schema of {name} is not a JSON Schema object: delete and re-register the tool"
+            )));
+        }
+        let validator = jsonschema::validator_for(&parameters)
+            .map_err(|e| Error::Internal(format!("the stored parameter schema of {name} is invalid: {e}")))?;
+        let bytecode = self
+            .store
+            .bytecode(name)
+            .map_err(|e| Error::Internal(format!("{e} (try `toolsmith tools cleanup`)")))?;
+        let p = Arc::new(Prepared { code_hash, bytecode: Arc::new(bytecode), validator });
+        self.cache().insert(name.to_string(), p.clone());
+        Ok(p)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forget a tool's prepared form (after it is deleted or replaced).
+    pub fn forget(&self, name: &str) {
+        self.cache().remove(name);
     }
 }
 
-/// Compile `source` and call `function` once: the `toolsmith run --file` path.
+fn call_options(opts: &RunOptions) -> CallOptions {
+    CallOptions { limits: opts.limits.clone(), grants: opts.grants.clone() }
+}
+
+/// Compile `source` and call `function` once.
 pub fn run_source(
     rt: &Runtime,
     source: &str,
     filename: &str,
     function: &str,
     args_json: &str,
-    limits: Limits,
-    grants: Vec<Grant>,
-) -> RunOutcome {
-    let start = std::time::Instant::now();
-    if let Err(e) = check_args_object(args_json) {
-        return e;
-    }
-    let code = match rt.compile(source, filename) {
-        Ok(c) => c,
-        Err(e) => return RunOutcome::from_call(Err(e), 0.0),
-    };
-    let r = rt.call(&code, function, args_json, &CallOptions { limits, grants });
-    RunOutcome::from_call(r, start.elapsed().as_secs_f64() * 1e3)
+    opts: &RunOptions,
+) -> Result<RunOutput> {
+    let start = Instant::now();
+    parse_args(args_json)?;
+    let code = rt.compile(source, filename)?;
+    let out = rt.call(&code, function, args_json, &call_options(opts))?;
+    Ok(RunOutput { result: out.result, stdout: out.stdout, elapsed_ms: start.elapsed().as_secs_f64() * 1e3 })
 }
 
-pub fn run_file(
-    paths: &Paths,
-    file: &Path,
-    function: Option<&str>,
-    args_json: &str,
-    limits: Limits,
-    grants: Vec<Grant>,
-) -> RunOutcome {
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
-        Err(e) => return RunOutcome::failure("FileNotFound", format!("cannot read {}: {e}", file.display())),
-    };
-    let function = match function {
-        Some(f) => f.to_string(),
-        None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-    };
-    if let Some(bad) = grants.iter().find(|g| !g.host_path.is_dir()) {
-        return RunOutcome::failure("GrantError", format!("--allow-read {}: not a directory", bad.host_path.display()));
-    }
-    let rt = match runtime::open(paths, Usage::OneShot) {
-        Ok(rt) => rt,
-        Err(e) => return RunOutcome::failure(host_error_type(&e), e.to_string()),
-    };
-    let filename = file.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tool.py".into());
-    run_source(&rt, &source, &filename, &function, args_json, limits, grants)
-}
-
-/// Run a registered tool from its stored bytecode (`toolsmith run NAME`): arguments are checked
-/// against the tool's parameter schema first, and the execution is logged for the usage re-rank.
-pub async fn run_registered(
-    paths: &Paths,
-    name: &str,
-    args_json: &str,
-    limits: Limits,
-    grants: Vec<Grant>,
-) -> RunOutcome {
-    let (paths, name, args_json) = (paths.clone(), name.to_string(), args_json.to_string());
-    tokio::task::spawn_blocking(move || {
-        let store = match crate::registry::open_store(&paths) {
-            Ok(s) => s,
-            Err(e) => return RunOutcome::failure("StoreError", format!("{e:#}")),
-        };
-        let rt = match runtime::open(&paths, Usage::OneShot) {
-            Ok(rt) => rt,
-            Err(e) => return RunOutcome::failure(host_error_type(&e), e.to_string()),
-        };
-        execute(&store, &rt, &name, &args_json, limits, grants, None, "")
-    })
-    .await
-    .unwrap_or_else(|e| RunOutcome::failure("InternalError", format!("the run panicked: {e}")))
-}
-
-/// The ToolExecutor's core: look the tool up, validate, run, log. Shared by the CLI and the server.
-#[allow(clippy::too_many_arguments)]
-pub fn execute(
-    store: &crate::registry::Store,
-    rt: &Runtime,
-    name: &str,
-    args_json: &str,
-    limits: Limits,
-    grants: Vec<Grant>,
-    session_id: Option<&str>,
-    user_prompt: &str,
-) -> RunOutcome {
-    let tool = match store.get(name) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return RunOutcome::failure(
-                "ToolNotFound",
-                format!("no registered tool named {name:?} (see `toolsmith tools list`)"),
-            );
+/// Arguments must be a JSON object (they become keyword arguments) of finite numbers.
+pub fn parse_args(args_json: &str) -> Result<Value> {
+    let v = match serde_json::from_str::<Value>(args_json) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(other) => {
+            return Err(Error::InvalidArguments(format!(
+                "arguments must be a JSON object of keyword arguments, got {}",
+                json_kind(&other)
+            )));
         }
-        Err(e) => return RunOutcome::failure("StoreError", e.to_string()),
+        Err(e) => return Err(Error::InvalidArguments(format!("arguments are not valid JSON: {e}"))),
     };
-    let args: serde_json::Value = match check_args_object(args_json) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    if let Err(msg) = validate_args(&tool.parameters, &args) {
-        return RunOutcome::failure("InvalidArguments", format!("arguments of {name}: {msg}"));
+    if let Some(at) = non_finite(&v, &mut String::new()) {
+        return Err(Error::InvalidArguments(format!(
+            "argument {at} is a number out of the range of a float (it would reach the tool as infinity)"
+        )));
     }
-    let code = match store.bytecode(name) {
-        Ok(c) => c,
-        Err(e) => return RunOutcome::failure("StoreError", format!("{e} (try `toolsmith tools cleanup`)")),
-    };
-    let start = std::time::Instant::now();
-    let r = rt.call(&code, name, args_json, &CallOptions { limits, grants });
-    let outcome = RunOutcome::from_call(r, start.elapsed().as_secs_f64() * 1e3);
-    let (outputs, error_type, elapsed_ms) = match &outcome {
-        RunOutcome::Success { result, elapsed_ms, .. } => (serde_json::from_str(result.get()).ok(), None, *elapsed_ms),
-        RunOutcome::Failure { error_type, elapsed_ms, .. } => (None, Some(error_type.as_str()), *elapsed_ms),
-    };
-    let logged = store.log_execution(&crate::registry::Execution {
-        tool_name: name,
-        session_id,
-        inputs: &args,
-        outputs: outputs.as_ref(),
-        success: outcome.success(),
-        error_type,
-        execution_time_ms: elapsed_ms,
-        user_prompt,
-    });
-    if let Err(e) = logged {
-        tracing::warn!("execution of {name} not logged: {e}");
-    }
-    outcome
+    Ok(v)
 }
 
-/// Check arguments against a tool's parameter schema; the message lists every problem by path.
-pub fn validate_args(schema: &serde_json::Value, args: &serde_json::Value) -> Result<(), String> {
-    if !schema.is_object() {
-        return Ok(());
-    }
-    let validator = jsonschema::validator_for(schema).map_err(|e| format!("the tool's schema is invalid: {e}"))?;
-    let problems: Vec<String> = validator
-        .iter_errors(args)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
-        })
-        .collect();
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
-}
-
-/// Arguments must be a JSON object (they become keyword arguments).
-fn check_args_object(args_json: &str) -> Result<serde_json::Value, RunOutcome> {
-    match serde_json::from_str::<serde_json::Value>(args_json) {
-        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
-        Ok(other) => Err(RunOutcome::failure(
-            "InvalidArguments",
-            format!("arguments must be a JSON object of keyword arguments, got {}", json_kind(&other)),
-        )),
-        Err(e) => Err(RunOutcome::failure("InvalidArguments", format!("arguments are not valid JSON: {e}"))),
-    }
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
+/// The path of the first float literal that overflows (`1e400`). Integer literals of any size
+/// are fine: they become Python ints.
+fn non_finite(v: &Value, path: &mut String) -> Option<String> {
     match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+        Value::Number(n) => {
+            let text = n.to_string();
+            let float = text.contains(['.', 'e', 'E']);
+            (float && !text.parse::<f64>().is_ok_and(f64::is_finite)).then(|| path.clone())
+        }
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, x)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = non_finite(x, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            let len = path.len();
+            path.push_str(&format!("/{k}"));
+            let found = non_finite(x, path);
+            path.truncate(len);
+            found
+        }),
+        _ => None,
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflowing_floats_are_refused_and_big_integers_are_not() {
+        let e = parse_args(r#"{"x": {"y": [1, 1e400]}}"#).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::InvalidArguments);
+        assert!(e.to_string().contains("/x/y[1]"), "{e}");
+        assert!(parse_args(&format!(r#"{{"n": {}}}"#, "9".repeat(7000))).is_ok());
+        assert!(parse_args(r#"{"f": 1.5e300}"#).is_ok());
+        assert_eq!(parse_args("[1]").unwrap_err().kind(), crate::error::ErrorKind::InvalidArguments);
     }
 }

@@ -1,4 +1,4 @@
-//! The `toolsmith` binary: parse, call the library, print. No logic lives here.
+//! The `toolsmith` binary: read the configuration once, parse, call the library, print.
 
 mod cli;
 
@@ -50,7 +50,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let paths = toolsmith::config::Paths::from_env();
+    let config = match toolsmith::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -59,22 +65,52 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        match cli.command {
-            Command::Run(a) => cli::run::run(a, &paths).await,
-            Command::Bench(a) => cli::bench::run(a, &paths).await,
-            Command::Doctor(a) => cli::doctor::run(a, &paths).await,
-            Command::Tools(a) => cli::tools::run(a, &paths).await,
-            Command::Index(a) => cli::index::run(a, &paths).await,
-            Command::Eval(a) => cli::eval::run(a, &paths).await,
-            Command::Sandbox(a) => cli::sandbox::run(a, &paths).await,
-            Command::Synthesize(a) => cli::synthesize::run(a, &paths).await,
+        let command = async {
+            match cli.command {
+                Command::Run(a) => cli::run::run(a, config).await,
+                Command::Bench(a) => cli::bench::run(a, config).await,
+                Command::Doctor(a) => cli::doctor::run(a, config).await,
+                Command::Tools(a) => cli::tools::run(a, config).await,
+                Command::Index(a) => cli::index::run(a, config).await,
+                Command::Eval(a) => cli::eval::run(a, config).await,
+                Command::Sandbox(a) => cli::sandbox::run(a, config).await,
+                Command::Synthesize(a) => cli::synthesize::run(a, config).await,
+            }
+        };
+        // On Ctrl-C or SIGTERM the command's future is dropped: its guards undo what is half
+        // done (a staged registration, a verification container) before the process exits.
+        tokio::select! {
+            r = command => Some(r),
+            _ = interrupted() => None,
         }
     });
+    // Let clean-up that the dropped work spawned finish, but never hang on a stuck host call.
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
-        Ok(code) => code,
-        Err(e) => {
+        Some(Ok(code)) => code,
+        Some(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+        None => {
+            eprintln!("interrupted: nothing half-done was kept");
+            ExitCode::from(130)
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }

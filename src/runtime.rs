@@ -1,22 +1,62 @@
-//! Where the shared Python runtime comes from, and how the agent opens it.
+//! Where the shared Python runtime and the embedding model come from, and how the agent opens
+//! the runtime.
+//!
+//! An installed binary must work without the checkout it was built from, so each asset is looked
+//! for in order: an explicit setting, then where a working tree or the project's scripts put it
+//! (the checkout's build output, `$TOOLSMITH_CACHE/models`), then the data directory the install
+//! step fills (`~/.local/share/toolsmith`). The module allow-list is small and compiled in.
 
 use std::path::PathBuf;
 
 use toolsmith_host::{HostError, Runtime, RuntimeConfig};
 
-use crate::config::Paths;
+use crate::config::Config;
 
-/// The runtime component, first found of: `$TOOLSMITH_RUNTIME`; `$TOOLSMITH_HOME/runtime/runtime.wasm`;
-/// the build output of this checkout (`guest-runtime/build/runtime.wasm`).
-pub fn component_path(paths: &Paths) -> PathBuf {
-    if let Some(p) = std::env::var_os("TOOLSMITH_RUNTIME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
+/// Directory name of the local embedding model.
+pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";
+
+/// An asset and where it was found (`doctor` reports both).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Located {
+    pub path: PathBuf,
+    /// `TOOLSMITH_RUNTIME`, `checkout`, `cache` or `data dir`; `none` when nothing was found
+    /// (then `path` is the first place looked).
+    pub source: &'static str,
+}
+
+/// The runtime component. See the module documentation for the order.
+pub fn component(config: &Config) -> Located {
+    if let Some(p) = &config.runtime {
+        return Located { path: p.clone(), source: "TOOLSMITH_RUNTIME" };
     }
-    let installed = paths.home.join("runtime").join("runtime.wasm");
-    if installed.exists() {
-        return installed;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-runtime/build/runtime.wasm")
+    // The checkout's build comes first: in a working tree it is the newest, and an installed
+    // binary whose checkout is gone falls through to what the install step put in the data dir.
+    let candidates = [
+        (PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-runtime/build/runtime.wasm"), "checkout"),
+        (config.data_dir.join("runtime/runtime.wasm"), "data dir"),
+    ];
+    first_existing(candidates, |p| p.is_file())
+}
+
+/// The local embedding model's directory.
+pub fn model_dir(config: &Config) -> Located {
+    let candidates = [
+        (config.paths.models_dir().join(MODEL_DIR_NAME), "cache"),
+        (config.data_dir.join("models").join(MODEL_DIR_NAME), "data dir"),
+    ];
+    first_existing(candidates, |p| p.join("model.safetensors").is_file())
+}
+
+fn first_existing<const N: usize>(
+    candidates: [(PathBuf, &'static str); N],
+    present: impl Fn(&std::path::Path) -> bool,
+) -> Located {
+    let first = candidates[0].0.clone();
+    candidates
+        .into_iter()
+        .find(|(p, _)| present(p))
+        .map(|(path, source)| Located { path, source })
+        .unwrap_or(Located { path: first, source: "none" })
 }
 
 /// How a process will use the runtime, which decides how many instances it keeps ready.
@@ -28,9 +68,9 @@ pub enum Usage {
     Serving,
 }
 
-/// Open the runtime for this home (compiling and caching it on first use).
-pub fn open(paths: &Paths, usage: Usage) -> Result<Runtime, HostError> {
-    let mut cfg = RuntimeConfig::new(component_path(paths), paths.cache.clone());
+/// Open the runtime (compiling and caching it on first use).
+pub fn open(config: &Config, usage: Usage) -> Result<Runtime, HostError> {
+    let mut cfg = RuntimeConfig::new(component(config).path, config.paths.cache.clone());
     match usage {
         Usage::OneShot => {
             cfg.max_instances = 4;
@@ -42,8 +82,14 @@ pub fn open(paths: &Paths, usage: Usage) -> Result<Runtime, HostError> {
     }
     // A tuning knob for the machine at hand (see `toolsmith bench exec`): resident bytes trade
     // page faults on the next call against a memset when a used store is dropped.
-    if let Some(mb) = std::env::var("TOOLSMITH_KEEP_RESIDENT_MB").ok().and_then(|v| v.parse::<usize>().ok()) {
-        cfg.keep_resident_bytes = mb << 20;
+    if let Some(bytes) = config.keep_resident_bytes {
+        cfg.keep_resident_bytes = bytes;
     }
     Runtime::new(cfg)
+}
+
+/// The modules a tool may import, as the runtime was built with them (`schemas/allowed-modules.json`).
+pub fn allowed_modules() -> Vec<String> {
+    const LIST: &str = include_str!("../schemas/allowed-modules.json");
+    serde_json::from_str(LIST).expect("schemas/allowed-modules.json is a JSON array of module names")
 }

@@ -2,26 +2,30 @@
 //!
 //! spec → tests → implementation → static checks → pytest in Docker → the same tests in the WASM
 //! runtime → registration. Failing tests go back to the model for a bounded number of repairs;
-//! nothing that failed any stage is ever registered. `verify_and_register` is the same pipeline
-//! from the static checks on, for code written by a person (`toolsmith tools add`).
+//! nothing that failed any stage is ever registered. [`Pipeline::create_tool`] is the same
+//! pipeline from the static checks on, for code written by a person or another agent
+//! (`toolsmith tools add`, MCP `create_tool`). The facade (`crate::Toolsmith`) assembles a
+//! [`Pipeline`] from its parts for each call.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use toolsmith_host::{CallError, Grant, Runtime, TestOptions};
 
+use crate::error::{Error, ErrorKind, ErrorReport, StageFailure};
 use crate::llm::{LlmClient, Spec};
-use crate::registry::{CapabilityRegistry, NewTool, ToolRecord, store};
+use crate::registry::{CapabilityRegistry, NewTool, ToolRecord, blocking, store};
 use crate::sandbox::SecureSandbox;
 
 /// Repair rounds after the first implementation fails, by default.
 pub const DEFAULT_REPAIR_ROUNDS: u32 = 2;
 
 /// How a new tool is verified before registration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerifyMode {
     /// pytest in the Docker sandbox, then the same tests in the WASM runtime (the default).
@@ -40,8 +44,8 @@ impl VerifyMode {
     }
 }
 
-/// The pipeline's stages, reported to the progress callback as they start and end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The pipeline's stages, reported as they start and end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     Spec,
@@ -77,36 +81,69 @@ impl Step {
     }
 }
 
-/// Progress events: `(event, data)` as in the seed's callback, e.g. `("stage_started", {"stage": "spec"})`.
-pub type Callback<'a> = &'a (dyn Fn(&str, &Value) + Send + Sync);
-
-/// A failure at one stage, with what the stage printed (test output goes back to the model).
-#[derive(Debug, Clone, Serialize)]
-pub struct StageFailure {
-    pub step: Step,
-    pub error: String,
-    pub output: String,
-    /// The code or its tests are at fault (the model may repair it), not the machinery.
-    pub repairable: bool,
+/// What happened during a synthesis or a `create_tool`, as it happens: the CLI's progress bar
+/// and the MCP server's progress notifications both consume these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SynthesisEvent {
+    StageStarted {
+        stage: Step,
+    },
+    StagePassed {
+        stage: Step,
+        /// E.g. how many tests passed, or how long Docker took.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    StageFailed {
+        stage: Step,
+        kind: ErrorKind,
+        error: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        output: String,
+    },
+    /// The model is asked to repair the implementation after `stage` failed.
+    RepairRound {
+        round: u32,
+        stage: Step,
+        error: String,
+    },
+    Registered {
+        tool_name: String,
+    },
 }
 
-/// The seed's result fields.
-#[derive(Debug, Clone, Serialize)]
+/// Where events go. `&|_| {}` ignores them.
+pub type Events<'a> = &'a (dyn Fn(&SynthesisEvent) + Send + Sync);
+
+/// What a successful synthesis registered, beside the tool itself.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SynthesisMetadata {
+    pub file_path: String,
+    pub test_path: String,
+    pub parameters: Value,
+    pub verification: String,
+    pub repair_rounds: u32,
+    pub wasm_tests_passed: u32,
+    pub docker_ms: Option<u64>,
+    pub timestamp: String,
+}
+
+/// The seed's result fields; on failure the error's kind, message and stage.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SynthesisResult {
     pub success: bool,
     pub tool_name: String,
+    /// The spec the model wrote (`schemas/spec.schema.json`).
+    #[schemars(with = "Option<Value>")]
     pub spec: Option<Spec>,
     pub code: String,
     pub tests: String,
-    pub metadata: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<SynthesisMetadata>,
     pub tests_verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
-    /// Test output of the failing stage, when there was one.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub output: String,
+    #[serde(flatten)]
+    pub error: Option<ErrorReport>,
 }
 
 /// A tool to verify: its code, tests and data files (relative path → bytes).
@@ -131,100 +168,142 @@ pub struct Verified {
     pub wasm_tests: u32,
 }
 
-/// Everything the pipeline needs; the registry is shared with whoever else serves requests.
-pub struct SynthesisEngine {
-    pub llm: Option<LlmClient>,
-    pub sandbox: Option<SecureSandbox>,
+/// One run of the pipeline, over the facade's parts.
+pub struct Pipeline<'a> {
     pub runtime: Arc<Runtime>,
-    pub registry: Arc<Mutex<CapabilityRegistry>>,
+    pub registry: &'a CapabilityRegistry,
+    /// Present when `verify` is [`VerifyMode::Docker`].
+    pub sandbox: Option<&'a SecureSandbox>,
+    /// Present for synthesis.
+    pub llm: Option<&'a LlmClient>,
     pub verify: VerifyMode,
     pub repair_rounds: u32,
+    /// Names the faces keep for themselves (the MCP server's built-in tools).
+    pub reserved: &'a [&'a str],
+    /// Where test runs get their scratch space.
+    pub scratch: PathBuf,
+    pub events: Events<'a>,
 }
 
-fn emit(cb: Callback<'_>, event: &str, data: Value) {
-    cb(event, &data);
+fn fail(stage: Step, kind: ErrorKind, error: impl Into<String>) -> StageFailure {
+    StageFailure { stage, kind, error: error.into(), output: String::new() }
 }
 
-fn fail(step: Step, error: impl Into<String>) -> StageFailure {
-    StageFailure { step, error: error.into(), output: String::new(), repairable: false }
+fn from_error(stage: Step, e: Error) -> StageFailure {
+    let kind = e.kind();
+    fail(stage, kind, e.to_string())
 }
 
-impl SynthesisEngine {
-    /// Static checks, Docker, WASM tests: the tool is proven but not registered.
-    pub async fn verify(&self, c: &Candidate, cb: Callback<'_>) -> Result<Verified, StageFailure> {
-        emit(cb, "stage_started", json!({"stage": Step::StaticChecks.as_str()}));
-        if let Err(e) = store::validate_name(&c.name) {
-            return Err(fail(Step::StaticChecks, e.to_string()));
+/// A failure at `stage` from the runtime: the code's fault (repairable) or the machinery's.
+fn from_call(stage: Step, e: CallError) -> StageFailure {
+    let msg = describe_call_error(&e);
+    let kind = match Error::from(e).kind() {
+        k if k.is_tool_fault() => ErrorKind::VerificationFailed,
+        k => k,
+    };
+    StageFailure { stage, kind, output: msg.clone(), error: msg }
+}
+
+impl Pipeline<'_> {
+    fn emit(&self, e: SynthesisEvent) {
+        (self.events)(&e);
+    }
+
+    fn started(&self, stage: Step) {
+        self.emit(SynthesisEvent::StageStarted { stage });
+    }
+
+    fn passed(&self, stage: Step, detail: Option<String>) {
+        self.emit(SynthesisEvent::StagePassed { stage, detail });
+    }
+
+    /// The name is a valid, free, unreserved tool name.
+    async fn check_name(&self, name: &str, stage: Step) -> Result<(), StageFailure> {
+        if let Err(e) = store::validate_name(name) {
+            return Err(from_error(stage, e.into()));
         }
+        if self.reserved.contains(&name) {
+            return Err(fail(
+                stage,
+                ErrorKind::InvalidName,
+                format!("the name {name:?} is reserved for one of Toolsmith's own tools: choose another"),
+            ));
+        }
+        match self.registry.get_tool_by_name(name).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(from_error(stage, Error::AlreadyExists(name.to_string()))),
+            Err(e) => Err(from_error(stage, e)),
+        }
+    }
+
+    /// Static checks, Docker, WASM tests: the tool is proven but not registered.
+    pub async fn verify(&self, c: &Candidate) -> Result<Verified, StageFailure> {
+        self.started(Step::StaticChecks);
         if c.tests.trim().is_empty() {
-            return Err(fail(Step::StaticChecks, "no tests: a tool is registered only with tests that pass"));
+            return Err(fail(
+                Step::StaticChecks,
+                ErrorKind::VerificationFailed,
+                "no tests: a tool is registered only with tests that pass",
+            ));
         }
         let (rt, code, name) = (self.runtime.clone(), c.code.clone(), c.name.clone());
-        let checked = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Value), CallError> {
+        let checked = blocking(move || -> Result<(Vec<u8>, Value), CallError> {
             let bytecode = rt.compile(&code, &format!("{name}.py"))?;
             let described = rt.describe(&bytecode, &name)?;
             Ok((bytecode, described))
         })
         .await
-        .map_err(|e| fail(Step::StaticChecks, format!("static checks panicked: {e}")))?;
-        let (bytecode, described) = checked.map_err(|e| {
-            let msg = describe_call_error(&e);
-            StageFailure {
-                step: Step::StaticChecks,
-                output: msg.clone(),
-                error: msg,
-                repairable: matches!(e, CallError::Tool(_)),
-            }
-        })?;
-        emit(cb, "stage_finished", json!({"stage": Step::StaticChecks.as_str()}));
+        .map_err(|e| from_error(Step::StaticChecks, e))?;
+        let (bytecode, described) = checked.map_err(|e| from_call(Step::StaticChecks, e))?;
+        self.passed(Step::StaticChecks, None);
 
         let mut docker_ms = None;
         if self.verify == VerifyMode::Docker {
-            emit(cb, "stage_started", json!({"stage": Step::DockerTests.as_str()}));
-            let Some(sandbox) = &self.sandbox else {
+            self.started(Step::DockerTests);
+            let Some(sandbox) = self.sandbox else {
                 return Err(fail(
                     Step::DockerTests,
+                    ErrorKind::Sandbox,
                     "Docker verification was asked for but Docker is not available: start Docker (and run `toolsmith sandbox build`), or pass --verify wasm-only",
                 ));
             };
             let r = sandbox
                 .verify_tool(&c.name, &c.code, &c.tests, &c.data_files)
                 .await
-                .map_err(|e| fail(Step::DockerTests, e.to_string()))?;
+                .map_err(|e| from_error(Step::DockerTests, e.into()))?;
             if !r.success {
                 return Err(StageFailure {
-                    step: Step::DockerTests,
+                    stage: Step::DockerTests,
+                    kind: ErrorKind::VerificationFailed,
                     error: r.error.unwrap_or_else(|| "tests failed in the Docker sandbox".into()),
                     output: r.output,
-                    repairable: true,
                 });
             }
             docker_ms = Some(r.duration_ms);
-            emit(cb, "stage_finished", json!({"stage": Step::DockerTests.as_str(), "duration_ms": r.duration_ms}));
+            self.passed(Step::DockerTests, Some(format!("{} ms", r.duration_ms)));
         }
 
-        emit(cb, "stage_started", json!({"stage": Step::WasmTests.as_str()}));
-        let (rt, bc, name, tests, data) =
-            (self.runtime.clone(), bytecode.clone(), c.name.clone(), c.tests.clone(), c.data_files.clone());
-        let report = tokio::task::spawn_blocking(move || -> Result<_, StageFailure> {
-            let scratch =
-                tempfile::tempdir().map_err(|e| fail(Step::WasmTests, format!("no scratch directory: {e}")))?;
-            let grants = stage_data_files(scratch.path(), &data).map_err(|e| fail(Step::WasmTests, e))?;
+        self.started(Step::WasmTests);
+        let (rt, bc, name, tests, data, scratch_root) = (
+            self.runtime.clone(),
+            bytecode.clone(),
+            c.name.clone(),
+            c.tests.clone(),
+            c.data_files.clone(),
+            self.scratch.clone(),
+        );
+        let report = blocking(move || -> Result<_, StageFailure> {
+            let scratch = scratch_dir(&scratch_root)
+                .map_err(|e| fail(Step::WasmTests, ErrorKind::Internal, format!("no scratch directory: {e}")))?;
+            let grants = stage_data_files(scratch.path(), &data)
+                .map_err(|e| fail(Step::WasmTests, ErrorKind::InvalidArguments, e))?;
             let tmp = scratch.path().join(".tmp_path");
-            std::fs::create_dir_all(&tmp).map_err(|e| fail(Step::WasmTests, e.to_string()))?;
+            std::fs::create_dir_all(&tmp).map_err(|e| fail(Step::WasmTests, ErrorKind::Internal, e.to_string()))?;
             let opts = TestOptions { grants, tmp_path: Some(tmp), ..TestOptions::default() };
-            rt.run_tests(&bc, &name, &tests, &opts).map_err(|e| {
-                let msg = describe_call_error(&e);
-                StageFailure {
-                    step: Step::WasmTests,
-                    error: msg.clone(),
-                    output: msg,
-                    repairable: matches!(e, CallError::Tool(_)),
-                }
-            })
+            rt.run_tests(&bc, &name, &tests, &opts).map_err(|e| from_call(Step::WasmTests, e))
         })
         .await
-        .map_err(|e| fail(Step::WasmTests, format!("WASM tests panicked: {e}")))??;
+        .map_err(|e| from_error(Step::WasmTests, e))??;
         if !report.success() {
             let error = if report.passed + report.failed + report.errors == 0 {
                 "the test module defines no tests".to_string()
@@ -234,9 +313,14 @@ impl SynthesisEngine {
                     report.failed, report.errors, report.passed
                 )
             };
-            return Err(StageFailure { step: Step::WasmTests, error, output: report.output, repairable: true });
+            return Err(StageFailure {
+                stage: Step::WasmTests,
+                kind: ErrorKind::VerificationFailed,
+                error,
+                output: report.output,
+            });
         }
-        emit(cb, "stage_finished", json!({"stage": Step::WasmTests.as_str(), "passed": report.passed}));
+        self.passed(Step::WasmTests, Some(format!("{} passed", report.passed)));
 
         let docstring = c
             .docstring
@@ -254,105 +338,98 @@ impl SynthesisEngine {
     }
 
     /// Register a verified tool (one transaction, with its embedding).
-    pub async fn register(&self, c: &Candidate, v: &Verified, cb: Callback<'_>) -> Result<ToolRecord, StageFailure> {
-        emit(cb, "stage_started", json!({"stage": Step::Register.as_str()}));
-        let (reg, c2, v2, label) = (self.registry.clone(), c.clone(), v.clone(), self.verify.label());
-        let rec = tokio::task::spawn_blocking(move || {
-            let mut reg = reg.lock().unwrap_or_else(|p| p.into_inner());
-            reg.add_tool(&NewTool {
-                name: &c2.name,
-                code: &c2.code,
-                tests: &c2.tests,
-                docstring: &v2.docstring,
-                parameters: &v2.parameters,
-                returns: &v2.returns,
-                bytecode: &v2.bytecode,
-                verification: label,
+    pub async fn register(&self, c: &Candidate, v: &Verified) -> Result<ToolRecord, StageFailure> {
+        self.started(Step::Register);
+        let rec = self
+            .registry
+            .add_tool(NewTool {
+                name: c.name.clone(),
+                code: c.code.clone(),
+                tests: c.tests.clone(),
+                docstring: v.docstring.clone(),
+                parameters: v.parameters.clone(),
+                returns: v.returns.clone(),
+                bytecode: v.bytecode.clone(),
+                verification: self.verify.label().to_string(),
             })
-        })
-        .await
-        .map_err(|e| fail(Step::Register, format!("registration panicked: {e}")))?
-        .map_err(|e| fail(Step::Register, format!("{e:#}")))?;
-        emit(cb, "stage_finished", json!({"stage": Step::Register.as_str(), "tool_name": rec.name}));
+            .await
+            .map_err(|e| from_error(Step::Register, e))?;
+        self.passed(Step::Register, None);
+        self.emit(SynthesisEvent::Registered { tool_name: rec.name.clone() });
         Ok(rec)
     }
 
-    /// `toolsmith tools add`: verify code written by hand and register it.
-    pub async fn verify_and_register(&self, c: &Candidate, cb: Callback<'_>) -> Result<ToolRecord, StageFailure> {
-        self.check_free(&c.name, Step::StaticChecks).await?;
-        let v = self.verify(c, cb).await?;
-        self.register(c, &v, cb).await
+    /// The seed's `create_tool` (`toolsmith tools add`): verify code written outside and register it.
+    pub async fn create_tool(&self, c: &Candidate) -> Result<ToolRecord, StageFailure> {
+        let r = async {
+            self.check_name(&c.name, Step::StaticChecks).await?;
+            let v = self.verify(c).await?;
+            self.register(c, &v).await
+        }
+        .await;
+        if let Err(f) = &r {
+            self.emit_failed(f);
+        }
+        r
     }
 
-    async fn check_free(&self, name: &str, step: Step) -> Result<(), StageFailure> {
-        let (reg, n) = (self.registry.clone(), name.to_string());
-        let exists =
-            tokio::task::spawn_blocking(move || reg.lock().unwrap_or_else(|p| p.into_inner()).store().exists(&n))
-                .await
-                .map_err(|e| fail(step, e.to_string()))?
-                .map_err(|e| fail(step, e.to_string()))?;
-        if exists {
-            return Err(fail(step, store::StoreError::Exists(name.into()).to_string()));
-        }
-        Ok(())
+    fn emit_failed(&self, f: &StageFailure) {
+        self.emit(SynthesisEvent::StageFailed {
+            stage: f.stage,
+            kind: f.kind,
+            error: f.error.clone(),
+            output: f.output.clone(),
+        });
     }
 
     /// The seed's `synthesize_capability`.
-    pub async fn synthesize_capability(&self, prompt: &str, cb: Callback<'_>) -> SynthesisResult {
+    pub async fn synthesize_capability(&self, prompt: &str) -> SynthesisResult {
         let mut r = SynthesisResult {
             success: false,
             tool_name: String::new(),
             spec: None,
             code: String::new(),
             tests: String::new(),
-            metadata: json!({}),
+            metadata: None,
             tests_verified: false,
             error: None,
-            step: None,
-            output: String::new(),
         };
-        let failed = |mut r: SynthesisResult, f: StageFailure| {
-            emit(cb, "stage_failed", json!({"stage": f.step.as_str(), "error": f.error}));
-            r.error = Some(f.error);
-            r.step = Some(f.step.as_str().into());
-            r.output = f.output;
-            r
-        };
-        let Some(llm) = &self.llm else {
-            return failed(r, fail(Step::Spec, crate::llm::LlmError::NotConfigured.to_string()));
-        };
+        match self.synthesize_into(prompt, &mut r).await {
+            Ok(()) => r,
+            Err(f) => {
+                self.emit_failed(&f);
+                let mut report = Error::Verification(f.clone()).report();
+                report.error_type = if f.kind.is_tool_fault() { ErrorKind::VerificationFailed } else { f.kind };
+                r.error = Some(report);
+                r
+            }
+        }
+    }
 
-        emit(cb, "stage_started", json!({"stage": Step::Spec.as_str()}));
-        let spec = match llm.generate_spec(prompt).await {
-            Ok(s) => s,
-            Err(e) => return failed(r, fail(Step::Spec, e.to_string())),
+    async fn synthesize_into(&self, prompt: &str, r: &mut SynthesisResult) -> Result<(), StageFailure> {
+        let Some(llm) = self.llm else {
+            return Err(from_error(Step::Spec, crate::llm::LlmError::NotConfigured.into()));
         };
+        self.started(Step::Spec);
+        let spec = llm.generate_spec(prompt).await.map_err(|e| from_error(Step::Spec, e.into()))?;
         r.tool_name = spec.function_name.clone();
         r.spec = Some(spec.clone());
-        if let Err(e) = store::validate_name(&spec.function_name) {
-            return failed(r, fail(Step::Spec, e.to_string()));
-        }
-        if let Err(f) = self.check_free(&spec.function_name, Step::Spec).await {
-            return failed(r, f);
-        }
-        emit(cb, "stage_finished", json!({"stage": Step::Spec.as_str(), "function_name": spec.function_name}));
+        self.check_name(&spec.function_name, Step::Spec).await?;
+        self.passed(Step::Spec, Some(spec.function_name.clone()));
 
-        emit(cb, "stage_started", json!({"stage": Step::Tests.as_str()}));
-        r.tests = match llm.generate_tests(&spec).await {
-            Ok(t) => t,
-            Err(e) => return failed(r, fail(Step::Tests, e.to_string())),
-        };
-        emit(cb, "stage_finished", json!({"stage": Step::Tests.as_str()}));
+        self.started(Step::Tests);
+        r.tests = llm.generate_tests(&spec).await.map_err(|e| from_error(Step::Tests, e.into()))?;
+        self.passed(Step::Tests, None);
 
-        emit(cb, "stage_started", json!({"stage": Step::Implementation.as_str()}));
-        r.code = match llm.generate_implementation(&spec, &r.tests).await {
-            Ok(c) => c,
-            Err(e) => return failed(r, fail(Step::Implementation, e.to_string())),
-        };
-        emit(cb, "stage_finished", json!({"stage": Step::Implementation.as_str()}));
+        self.started(Step::Implementation);
+        r.code = llm
+            .generate_implementation(&spec, &r.tests)
+            .await
+            .map_err(|e| from_error(Step::Implementation, e.into()))?;
+        self.passed(Step::Implementation, None);
 
         let mut round = 0;
-        let verified = loop {
+        let (candidate, v) = loop {
             let candidate = Candidate {
                 name: spec.function_name.clone(),
                 code: r.code.clone(),
@@ -360,38 +437,53 @@ impl SynthesisEngine {
                 docstring: Some(spec.docstring.clone()),
                 data_files: BTreeMap::new(),
             };
-            match self.verify(&candidate, cb).await {
+            match self.verify(&candidate).await {
                 Ok(v) => break (candidate, v),
-                Err(f) if f.repairable && round < self.repair_rounds => {
+                Err(f) if f.repairable() && round < self.repair_rounds => {
                     round += 1;
-                    emit(cb, "repair", json!({"round": round, "stage": f.step.as_str(), "error": f.error}));
+                    self.emit(SynthesisEvent::RepairRound { round, stage: f.stage, error: f.error.clone() });
                     let feedback = if f.output.is_empty() { f.error.clone() } else { f.output.clone() };
-                    match llm.repair_implementation(&spec, &r.tests, &r.code, &feedback).await {
-                        Ok(code) => r.code = code,
-                        Err(e) => return failed(r, fail(Step::Implementation, e.to_string())),
-                    }
+                    r.code = llm
+                        .repair_implementation(&spec, &r.tests, &r.code, &feedback)
+                        .await
+                        .map_err(|e| from_error(Step::Implementation, e.into()))?;
                 }
-                Err(f) => return failed(r, f),
+                Err(f) => return Err(f),
             }
         };
-        let (candidate, v) = verified;
         r.tests_verified = true;
-        match self.register(&candidate, &v, cb).await {
-            Ok(rec) => {
-                r.success = true;
-                r.metadata = json!({
-                    "file_path": rec.file_path,
-                    "test_path": rec.test_path,
-                    "parameters": rec.parameters,
-                    "verification": rec.verification,
-                    "repair_rounds": round,
-                    "wasm_tests_passed": v.wasm_tests,
-                    "docker_ms": v.docker_ms,
-                    "timestamp": rec.timestamp,
-                });
-                r
-            }
-            Err(f) => failed(r, f),
+        let rec = self.register(&candidate, &v).await?;
+        r.success = true;
+        r.metadata = Some(SynthesisMetadata {
+            file_path: rec.file_path,
+            test_path: rec.test_path,
+            parameters: rec.parameters,
+            verification: rec.verification,
+            repair_rounds: round,
+            wasm_tests_passed: v.wasm_tests,
+            docker_ms: v.docker_ms,
+            timestamp: rec.timestamp,
+        });
+        Ok(())
+    }
+}
+
+/// A fresh scratch directory for one test run, named after this process so that what a killed
+/// run leaves is recognised and removed by [`remove_stale_scratch`].
+fn scratch_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(root)?;
+    tempfile::Builder::new().prefix(&format!("run-{}-", std::process::id())).tempdir_in(root)
+}
+
+/// Remove scratch directories of processes that are gone (a run killed before its clean-up).
+pub fn remove_stale_scratch(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix("run-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !store::process_alive(p)) {
+            tracing::info!(dir = %e.path().display(), "removing the scratch space of an interrupted test run");
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
@@ -456,49 +548,5 @@ fn describe_call_error(e: &CallError) -> String {
             s
         }
         CallError::Host(h) => h.to_string(),
-    }
-}
-
-/// Whether the engine will need the model (synthesis) or not (`tools add`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NeedsLlm {
-    Yes,
-    No,
-}
-
-impl SynthesisEngine {
-    /// Open everything the pipeline needs, failing early (before any model call) with what to fix:
-    /// no Docker or no image when Docker verification is asked for, no model configured.
-    pub async fn open(
-        paths: &crate::config::Paths,
-        verify: VerifyMode,
-        needs_llm: NeedsLlm,
-    ) -> anyhow::Result<SynthesisEngine> {
-        let sandbox = match verify {
-            VerifyMode::WasmOnly => None,
-            VerifyMode::Docker => {
-                let sb = SecureSandbox::connect().await?;
-                if sb.image_info().await?.is_none() {
-                    anyhow::bail!(crate::sandbox::SandboxError::ImageMissing { tag: sb.image().to_string() });
-                }
-                Some(sb)
-            }
-        };
-        let p = paths.clone();
-        let (runtime, registry) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let rt = crate::runtime::open(&p, crate::runtime::Usage::OneShot)?;
-            let reg = CapabilityRegistry::open(&p)?;
-            Ok((Arc::new(rt), Arc::new(Mutex::new(reg))))
-        })
-        .await??;
-        let llm = match needs_llm {
-            NeedsLlm::No => None,
-            NeedsLlm::Yes => {
-                let rt = runtime.clone();
-                let allowed = tokio::task::spawn_blocking(move || rt.allowed_modules()).await??;
-                Some(LlmClient::from_env()?.with_allowed_modules(allowed))
-            }
-        };
-        Ok(SynthesisEngine { llm, sandbox, runtime, registry, verify, repair_rounds: DEFAULT_REPAIR_ROUNDS })
     }
 }

@@ -14,14 +14,14 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 use toolsmith::config::Paths;
-use toolsmith::registry::embed::{Embedder, LocalMiniLm};
+use toolsmith::registry::embed::{AsyncEmbedder, Embedder, LocalMiniLm, OnBlockingThreads};
 use toolsmith::registry::index::{DEFAULT_MIN_SCORE, IndexState, Manifest, SearchIndex, SearchMode};
-use toolsmith::registry::store::RESERVED_NAMES;
 use toolsmith::registry::{
-    CapabilityRegistry, Execution, NewTool, RERANK_RECENT, RERANK_WEIGHT, StoreError, ToolMatch, Usage, open_store,
-    rerank_score,
+    CapabilityRegistry, Execution, NewTool, RERANK_RECENT, RERANK_WEIGHT, RebuildReport, Store, ToolMatch,
+    ToolRecord, Usage, rerank_score,
 };
 use toolsmith::runtime::{self, Usage as RuntimeUsage};
+use toolsmith::{BUILT_IN_TOOL_NAMES, Config, CreateOptions, Error, ErrorKind, Toolsmith};
 use toolsmith_host::{Runtime, TestOptions};
 
 // ---------------------------------------------------------------------------------------------
@@ -35,7 +35,7 @@ struct Home {
 
 fn home() -> Home {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let paths = Paths { home: dir.path().to_path_buf(), cache: Paths::from_env().cache };
+    let paths = Paths { home: dir.path().to_path_buf(), cache: toolsmith::Config::from_env().unwrap().paths.cache };
     Home { dir, paths }
 }
 
@@ -60,7 +60,7 @@ impl Home {
 fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        runtime::open(&Paths::from_env(), RuntimeUsage::OneShot)
+        runtime::open(&Config::from_env().unwrap(), RuntimeUsage::OneShot)
             .unwrap_or_else(|e| panic!("the runtime must be built for these tests (scripts/setup.sh): {e}"))
     })
 }
@@ -71,8 +71,8 @@ fn minilm() -> Arc<dyn Embedder> {
     static MODEL: OnceLock<Arc<dyn Embedder>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let paths = Paths::from_env();
-            Arc::new(LocalMiniLm::load(&LocalMiniLm::default_dir(&paths)).unwrap_or_else(|e| {
+            let dir = runtime::model_dir(&Config::from_env().unwrap()).path;
+            Arc::new(LocalMiniLm::load(&dir).unwrap_or_else(|e| {
                 panic!("set TOOLSMITH_CACHE to a cache holding the MiniLM model (scripts/fetch-model.sh): {e:#}")
             }))
         })
@@ -123,13 +123,91 @@ const WORD_HASH: TestEmbedder = TestEmbedder {
 const OFFLINE: TestEmbedder =
     TestEmbedder { id: "test:offline:384", embed_one: |_| anyhow::bail!("the embedding service is unreachable") };
 
-fn open_with(h: &Home, embedder: Arc<dyn Embedder>) -> CapabilityRegistry {
-    let store = open_store(&h.paths).expect("store opens");
-    CapabilityRegistry::open_with(&h.paths, store, embedder).expect("registry opens")
+/// The registry driven from synchronous tests: each call runs on a runtime of its own, as a
+/// server's requests would on theirs.
+struct Reg {
+    rt: tokio::runtime::Runtime,
+    reg: CapabilityRegistry,
+    /// What opening rebuilt, if anything.
+    rebuilt: Option<RebuildReport>,
 }
 
-fn open(h: &Home) -> CapabilityRegistry {
+impl Reg {
+    fn add_tool(&mut self, t: &NewTool) -> Result<ToolRecord, Error> {
+        self.rt.block_on(self.reg.add_tool(t.clone()))
+    }
+    fn search(&mut self, q: &str, limit: usize, mode: SearchMode, rerank: bool) -> Result<Vec<ToolMatch>, Error> {
+        self.rt.block_on(self.reg.search(q, limit, mode, rerank))
+    }
+    fn search_tool(&mut self, q: &str, threshold: Option<f32>, rerank: bool) -> Result<Option<ToolMatch>, Error> {
+        self.rt.block_on(self.reg.search_tool(q, threshold, rerank))
+    }
+    fn get_tool_by_name(&self, name: &str) -> Result<Option<ToolRecord>, Error> {
+        self.rt.block_on(self.reg.get_tool_by_name(name))
+    }
+    fn get_all_tools(&self) -> Result<Vec<ToolRecord>, Error> {
+        self.rt.block_on(self.reg.get_all_tools())
+    }
+    fn count_tools(&self) -> Result<usize, Error> {
+        self.rt.block_on(self.reg.count_tools())
+    }
+    fn delete_tool(&mut self, name: &str) -> Result<bool, Error> {
+        self.rt.block_on(self.reg.delete_tool(name))
+    }
+    fn cleanup_orphaned_tools(&mut self) -> Result<Vec<String>, Error> {
+        self.rt.block_on(self.reg.cleanup_orphaned_tools())
+    }
+    fn store(&self) -> &Store {
+        self.reg.store()
+    }
+    fn log_execution(&self, e: &Execution<'_>) -> Result<i64, toolsmith::registry::StoreError> {
+        self.store().log_execution(e)
+    }
+}
+
+fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn open_store(paths: &Paths) -> Result<Store, toolsmith::registry::StoreError> {
+    Store::open(&paths.db_path(), &paths.tools_dir(), &paths.lock_file())
+}
+
+fn open_with(h: &Home, embedder: Arc<dyn Embedder>) -> Reg {
+    struct Shared(Arc<dyn Embedder>);
+    impl Embedder for Shared {
+        fn id(&self) -> String {
+            self.0.id()
+        }
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+            self.0.embed(texts)
+        }
+    }
+    let rt = test_runtime();
+    let store = Arc::new(open_store(&h.paths).expect("store opens"));
+    let embedder: Arc<dyn AsyncEmbedder> = Arc::new(OnBlockingThreads(Arc::new(Shared(embedder))));
+    let reg = rt.block_on(CapabilityRegistry::open(store, h.paths.index_dir(), embedder)).expect("registry opens");
+    let rebuilt = reg.take_rebuilt();
+    Reg { rt, reg, rebuilt }
+}
+
+fn open(h: &Home) -> Reg {
     open_with(h, minilm())
+}
+
+/// The registry as the binary opens it: through the facade, with the cached local embedder.
+fn open_real(h: &Home) -> Reg {
+    let rt = test_runtime();
+    let config = Config::from_env().unwrap().with_home(&h.paths.home);
+    let reg = rt.block_on(async {
+        let ts = Toolsmith::open(config, RuntimeUsage::OneShot).await.unwrap();
+        ts.registry().await.unwrap().clone()
+    });
+    let rebuilt = reg.take_rebuilt();
+    Reg { rt, reg, rebuilt }
 }
 
 /// A fixture tool with what verification makes of it.
@@ -144,16 +222,16 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new_tool(&self) -> NewTool<'_> {
+    fn new_tool(&self) -> NewTool {
         NewTool {
-            name: &self.name,
-            code: &self.code,
-            tests: &self.tests,
-            docstring: &self.docstring,
-            parameters: &self.parameters,
-            returns: &self.returns,
-            bytecode: &self.bytecode,
-            verification: "wasm-only",
+            name: self.name.clone(),
+            code: self.code.clone(),
+            tests: self.tests.clone(),
+            docstring: self.docstring.clone(),
+            parameters: self.parameters.clone(),
+            returns: self.returns.clone(),
+            bytecode: self.bytecode.clone(),
+            verification: "wasm-only".into(),
         }
     }
 }
@@ -205,7 +283,7 @@ const STRING_AND_MATH: &[&str] = &[
     "greatest_common_divisor",
 ];
 
-fn add_all(reg: &mut CapabilityRegistry, names: &[&str]) {
+fn add_all(reg: &mut Reg, names: &[&str]) {
     for n in names {
         reg.add_tool(&fixture(n).new_tool()).unwrap_or_else(|e| panic!("registering {n}: {e:#}"));
     }
@@ -215,7 +293,7 @@ fn names(matches: &[ToolMatch]) -> Vec<&str> {
     matches.iter().map(|m| m.tool.name.as_str()).collect()
 }
 
-fn top(reg: &mut CapabilityRegistry, query: &str) -> Option<String> {
+fn top(reg: &mut Reg, query: &str) -> Option<String> {
     reg.search(query, 1, SearchMode::Hybrid, false).unwrap().first().map(|m| m.tool.name.clone())
 }
 
@@ -254,7 +332,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The index on disk as the next process sees it; it must open cleanly with this embedder.
 fn index_on_disk(h: &Home, embedder: &dyn Embedder) -> SearchIndex {
-    let (index, state) = SearchIndex::open_or_create(&h.paths.index_dir(), &embedder.id(), embedder.dim()).unwrap();
+    let (index, state) = SearchIndex::open(&h.paths.index_dir(), &embedder.id(), embedder.dim()).unwrap();
     assert_eq!(state, IndexState::Opened, "the index on disk must open as it is");
     index
 }
@@ -349,7 +427,7 @@ fn bad_reserved_and_duplicate_names_are_refused_and_leave_nothing() {
     let h = home();
     let mut reg = open(&h);
     add_all(&mut reg, &["reverse_string"]);
-    let snapshot = |reg: &CapabilityRegistry| {
+    let snapshot = |reg: &Reg| {
         (reg.get_all_tools().unwrap(), listing(&h.tools_dir()), listing(&h.paths.index_dir()), h.manifest())
     };
     let before = snapshot(&reg);
@@ -357,22 +435,30 @@ fn bad_reserved_and_duplicate_names_are_refused_and_leave_nothing() {
 
     let too_long = "a".repeat(65);
     for bad in ["Bad-Name", "1abc", "BadName", "bad name", "", "naïve", too_long.as_str()] {
-        let err = reg.add_tool(&NewTool { name: bad, ..f.new_tool() }).expect_err(bad);
-        let refused = matches!(err.downcast_ref::<StoreError>(), Some(StoreError::InvalidName(n)) if n == bad);
-        assert!(refused, "{bad:?}: {err:#}");
+        let err = reg.add_tool(&NewTool { name: bad.into(), ..f.new_tool() }).expect_err(bad);
+        assert_eq!(err.kind(), ErrorKind::InvalidName, "{bad:?}: {err:#}");
         let msg = err.to_string();
         assert!(msg.contains(&format!("{bad:?}")) && msg.contains("snake_case"), "{bad:?}: unclear message: {msg}");
     }
-    for &reserved in RESERVED_NAMES {
-        let err = reg.add_tool(&NewTool { name: reserved, ..f.new_tool() }).expect_err(reserved);
-        assert!(matches!(err.downcast_ref::<StoreError>(), Some(StoreError::ReservedName(_))), "{reserved}: {err:#}");
+    // The store itself reserves nothing; the facade keeps the MCP server's names free for every face.
+    let ts = reg.rt.block_on(Toolsmith::open(Config::from_env().unwrap().with_home(&h.paths.home), RuntimeUsage::OneShot)).unwrap();
+    for &reserved in BUILT_IN_TOOL_NAMES {
+        let c = toolsmith::synthesis::Candidate {
+            name: reserved.into(),
+            code: f.code.clone(),
+            tests: f.tests.clone(),
+            ..Default::default()
+        };
+        let opts = CreateOptions { verify: toolsmith::synthesis::VerifyMode::WasmOnly, ..CreateOptions::default() };
+        let err = reg.rt.block_on(ts.create_tool(&c, opts, &|_| {})).expect_err(reserved);
+        assert_eq!(err.report().error_type, ErrorKind::InvalidName, "{reserved}: {err:#}");
         let msg = err.to_string();
         assert!(msg.contains(reserved) && msg.contains("reserved"), "{reserved}: unclear message: {msg}");
     }
     // The same name again, even with other code: refused, and the first one is untouched.
     let other = fixture("count_vowels");
-    let err = reg.add_tool(&NewTool { name: "reverse_string", ..other.new_tool() }).expect_err("duplicate");
-    assert!(matches!(err.downcast_ref::<StoreError>(), Some(StoreError::Exists(_))), "{err:#}");
+    let err = reg.add_tool(&NewTool { name: "reverse_string".into(), ..other.new_tool() }).expect_err("duplicate");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err:#}");
     assert!(err.to_string().contains("already registered"), "{err}");
 
     assert_eq!(snapshot(&reg), before, "a refused add writes nothing");
@@ -382,7 +468,7 @@ fn bad_reserved_and_duplicate_names_are_refused_and_leave_nothing() {
     // Boundaries that are fine.
     let longest = "a".repeat(64);
     for good in [longest.as_str(), "_private_helper", "v2_add"] {
-        reg.add_tool(&NewTool { name: good, ..f.new_tool() }).unwrap_or_else(|e| panic!("{good}: {e:#}"));
+        reg.add_tool(&NewTool { name: good.into(), ..f.new_tool() }).unwrap_or_else(|e| panic!("{good}: {e:#}"));
     }
     assert_eq!(reg.count_tools().unwrap(), 4);
 }
@@ -500,7 +586,7 @@ fn search_tool_threshold() {
 // ---------------------------------------------------------------------------------------------
 // 3. The usage re-rank
 
-fn log_runs(reg: &CapabilityRegistry, tool: &str, success: bool, n: usize) {
+fn log_runs(reg: &Reg, tool: &str, success: bool, n: usize) {
     for _ in 0..n {
         reg.log_execution(&Execution {
             tool_name: tool,
@@ -606,7 +692,7 @@ fn name_queries_find_the_named_tool() {
 // ---------------------------------------------------------------------------------------------
 // 5. Index rebuilds
 
-fn expect_rebuild(h: &Home, embedder: Arc<dyn Embedder>, reason_mentions: &str) -> CapabilityRegistry {
+fn expect_rebuild(h: &Home, embedder: Arc<dyn Embedder>, reason_mentions: &str) -> Reg {
     let count = open_store(&h.paths).unwrap().count().unwrap();
     let reg = open_with(h, embedder);
     let report = reg.rebuilt.as_ref().unwrap_or_else(|| panic!("expected a rebuild ({reason_mentions})"));
@@ -631,7 +717,7 @@ fn index_is_rebuilt_when_missing_corrupt_stale_or_of_another_embedder() {
 
     // Missing: through the real `open` (the cached embedder has the same id).
     std::fs::remove_dir_all(&index_dir).unwrap();
-    let mut reg = CapabilityRegistry::open(&h.paths).unwrap();
+    let mut reg = open_real(&h);
     let report = reg.rebuilt.as_ref().expect("a missing index is rebuilt");
     assert_eq!(report.tools, 4);
     assert_eq!(top(&mut reg, "reverse string").as_deref(), Some("reverse_string"));

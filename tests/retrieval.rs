@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use toolsmith::config::Paths;
 use toolsmith::registry::embed::{Embedder, LocalMiniLm, cosine};
 use toolsmith::registry::eval::{evaluate_retrieval, load_queries_tsv, load_tools_json};
 use toolsmith::registry::index::{DEFAULT_MIN_SCORE, FusionParams, IndexDoc, IndexState, SearchIndex, SearchMode};
@@ -20,7 +19,7 @@ fn fixture(name: &str) -> PathBuf {
 fn model() -> &'static LocalMiniLm {
     static MODEL: OnceLock<LocalMiniLm> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let dir = LocalMiniLm::default_dir(&Paths::from_env());
+        let dir = toolsmith::runtime::model_dir(&toolsmith::Config::from_env().unwrap()).path;
         match LocalMiniLm::load(&dir) {
             Ok(m) => m,
             Err(e) => panic!("{e:#}"),
@@ -68,16 +67,16 @@ fn with_vectors(e: &dyn Embedder, docs: &[IndexDoc]) -> Vec<(IndexDoc, Vec<f32>)
 }
 
 fn built_index(dir: &Path, e: &dyn Embedder) -> SearchIndex {
-    let (mut index, state) = SearchIndex::open_or_create(dir, &e.id(), e.dim()).unwrap();
+    let (mut index, state) = SearchIndex::open(dir, &e.id(), e.dim()).unwrap();
     assert_eq!(state, IndexState::Fresh);
     index.rebuild(&with_vectors(e, &docs()), "fp-1").unwrap();
     index
 }
 
 fn needs_rebuild(dir: &Path, e: &dyn Embedder) -> String {
-    match SearchIndex::open_or_create(dir, &e.id(), e.dim()).unwrap() {
+    match SearchIndex::open(dir, &e.id(), e.dim()).unwrap() {
         (index, IndexState::NeedsRebuild(reason)) => {
-            assert!(index.is_empty(), "a rejected index is replaced by an empty one");
+            assert!(index.is_empty(), "a rejected index is served as an empty one");
             reason
         }
         (_, other) => panic!("expected NeedsRebuild, got {other:?}"),
@@ -89,7 +88,7 @@ fn a_built_index_reopens_with_its_fingerprint_and_documents() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("index");
     drop(built_index(&dir, &HASH));
-    let (index, state) = SearchIndex::open_or_create(&dir, &HASH.id(), HASH.dim()).unwrap();
+    let (index, state) = SearchIndex::open(&dir, &HASH.id(), HASH.dim()).unwrap();
     assert_eq!(state, IndexState::Opened);
     assert_eq!(index.fingerprint(), "fp-1");
     assert_eq!(index.len(), 6);
@@ -113,7 +112,7 @@ fn upsert_remove_and_commit_survive_a_reopen() {
     index.commit().unwrap();
     drop(index);
 
-    let (index, state) = SearchIndex::open_or_create(&dir, &HASH.id(), HASH.dim()).unwrap();
+    let (index, state) = SearchIndex::open(&dir, &HASH.id(), HASH.dim()).unwrap();
     assert_eq!(state, IndexState::Opened);
     assert_eq!((index.len(), index.fingerprint()), (6, "fp-2"));
     assert!(index.contains("roll_dice") && !index.contains("send_email"));
@@ -136,11 +135,14 @@ fn deleted_files_need_a_rebuild() {
         }
         let reason = needs_rebuild(&dir, &HASH);
         assert!(!reason.is_empty(), "{victim}");
-        // The replacement is a valid empty index: it opens, and rebuilds.
-        let (mut index, state) = SearchIndex::open_or_create(&dir, &HASH.id(), HASH.dim()).unwrap();
-        assert_eq!(state, IndexState::Opened, "{victim}");
+        // Opening never writes (another process may be reading the files): still rejected.
+        let (mut index, state) = SearchIndex::open(&dir, &HASH.id(), HASH.dim()).unwrap();
+        assert!(matches!(state, IndexState::NeedsRebuild(_)), "{victim}: {state:?}");
+        // The rebuild swaps a whole new index in, which then opens.
         index.rebuild(&with_vectors(&HASH, &docs()), "fp-3").unwrap();
         assert_eq!(index.len(), 6);
+        let (index, state) = SearchIndex::open(&dir, &HASH.id(), HASH.dim()).unwrap();
+        assert_eq!((state, index.fingerprint(), index.len()), (IndexState::Opened, "fp-3", 6), "{victim}");
     }
 }
 
@@ -236,7 +238,7 @@ fn name_queries_win() {
     tools.push(IndexDoc::new("reverse_list", "Reverse the order of the items of a list."));
     tools.push(IndexDoc::new("string_length", "Number of characters in a string."));
     tools.push(IndexDoc::new("WordCounter", "Tally words in a document."));
-    let (mut index, _) = SearchIndex::open_or_create(&tmp.path().join("index"), &model().id(), model().dim()).unwrap();
+    let (mut index, _) = SearchIndex::open(&tmp.path().join("index"), &model().id(), model().dim()).unwrap();
     index.rebuild(&with_vectors(model(), &tools), "fp").unwrap();
     for (query, want) in [
         ("reverse string", "reverse_string"),
@@ -279,7 +281,7 @@ fn scores_are_similarities_cut_by_the_default_threshold() {
 
 #[test]
 fn eval_cli_prints_the_json_figures() {
-    let paths = Paths::from_env();
+    let paths = toolsmith::Config::from_env().unwrap().paths;
     // Fails with the fetch-model.sh message when the model is missing.
     let _ = model();
     let home = tempfile::tempdir().unwrap();
@@ -303,10 +305,12 @@ fn eval_cli_prints_the_json_figures() {
 #[test]
 fn bench_search_reports_each_size_beside_the_brute_force_baseline() {
     // Shape only: timings are reported, never asserted.
-    let bench = toolsmith::registry::eval::bench_search(None, &[300, 600], 20, 7).unwrap();
+    let bench = toolsmith::bench::search::bench_search(None, &[300, 600], 20, 7, &[1, 2]).unwrap();
     assert_eq!(bench.rows.iter().map(|r| r.tools).collect::<Vec<_>>(), [300, 600]);
     for r in &bench.rows {
         assert!(r.index_bytes > 0 && r.with_embedding_p50_ms.is_none());
+        assert_eq!(r.throughput.iter().map(|t| t.threads).collect::<Vec<_>>(), [1, 2]);
+        assert!(r.throughput.iter().all(|t| t.queries_per_s > 0.0), "{r:?}");
         assert!(r.hnsw_recall_at_10 >= 0.9, "HNSW misses the exact nearest vector: {r:?}");
     }
 }
@@ -323,7 +327,7 @@ fn open_removes_debris_of_dead_rebuilds_and_keeps_live_ones() {
     for d in [&live, &dead, &old] {
         std::fs::create_dir(d).unwrap();
     }
-    let (_, state) = SearchIndex::open_or_create(&dir, &HASH.id(), HASH.dim()).unwrap();
+    let (_, state) = SearchIndex::open(&dir, &HASH.id(), HASH.dim()).unwrap();
     assert_eq!(state, IndexState::Opened);
     assert!(live.exists() && !dead.exists() && !old.exists());
 }

@@ -7,15 +7,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use toolsmith::config::Paths;
-use toolsmith::executor::{RunOutcome, run_source};
+use toolsmith::executor::{RunOptions, RunOutcome, run_source};
 use toolsmith::runtime::{self, Usage};
 use toolsmith_host::{CallOptions, Grant, Limits, Runtime};
 
 fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        runtime::open(&Paths::from_env(), Usage::Serving)
+        runtime::open(&toolsmith::Config::from_env().unwrap(), Usage::Serving)
             .unwrap_or_else(|e| panic!("the runtime must be built for these tests (scripts/setup.sh): {e}"))
     })
 }
@@ -49,10 +48,11 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
         None => vec![],
     };
     let args = case["args"].to_string();
-    let out = run_source(rt(), source, "tool.py", function, &args, limits_of(case), grants);
+    let opts = RunOptions { limits: limits_of(case), grants, ..RunOptions::default() };
+    let out = run_source(rt(), source, "tool.py", function, &args, &opts);
     let ctx = format!("{}: case {name:?}", dir.display());
     match (&out, case.get("result")) {
-        (RunOutcome::Success { result, stdout, .. }, Some(expected)) => {
+        (Ok(toolsmith::executor::RunOutput { result, stdout, .. }), Some(expected)) => {
             // Compare as text through serde_json's arbitrary precision: big integers must be exact.
             let got: Value = serde_json::from_str(result.get()).unwrap();
             if &got != expected {
@@ -65,13 +65,18 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        (RunOutcome::Failure { error_type, error, .. }, None) => {
+        (Err(e), None) => {
+            // A case names the error's kind (`timeout`, `invalid_arguments`) or, for a tool
+            // error, the exception the tool raised (`ValueError`, `ImportNotAllowed`).
+            let report = e.report();
+            let (kind, error) = (report.error_type.as_str(), &report.error);
+            let exception = report.exception.as_deref().unwrap_or("");
             let allowed: Vec<&str> = match case.get("error_type_any") {
                 Some(v) => v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect(),
                 None => vec![case["error_type"].as_str().expect("case has error_type")],
             };
-            if !allowed.contains(&error_type.as_str()) {
-                return Err(format!("{ctx}: expected error {allowed:?}, got {error_type}: {error}"));
+            if !allowed.contains(&kind) && !allowed.contains(&exception) {
+                return Err(format!("{ctx}: expected error {allowed:?}, got {kind} ({exception}): {error}"));
             }
             if let Some(s) = case.get("error_contains").and_then(Value::as_str)
                 && !error.contains(s)
@@ -83,7 +88,7 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        (other, _) => Err(format!("{ctx}: unexpected outcome {}", other.to_json())),
+        (other, _) => Err(format!("{ctx}: unexpected outcome {}", serde_json::to_string(&RunOutcome::of(other)).unwrap())),
     }
 }
 
@@ -106,8 +111,8 @@ fn tool_fixtures() {
                 failures.push(e);
             }
             // Whatever happened, the runtime serves the next call.
-            let ok = run_source(rt(), "def ok():\n    return 1\n", "ok.py", "ok", "{}", Limits::default(), vec![]);
-            assert!(ok.success(), "runtime stopped serving after {}: {}", dir.display(), ok.to_json());
+            let ok = run_source(rt(), "def ok():\n    return 1\n", "ok.py", "ok", "{}", &RunOptions::default());
+            assert!(ok.is_ok(), "runtime stopped serving after {}: {:?}", dir.display(), ok.err());
         }
     }
     assert!(n >= 30, "expected the fixture set, found {n} cases");

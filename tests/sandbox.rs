@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use toolsmith::config::Paths;
 use toolsmith::sandbox::{BuildMode, Limits, SandboxError, SecureSandbox, VerificationResult};
 
 /// The image, made ready once for all tests of this binary (each test has its own runtime, so
@@ -33,7 +32,7 @@ async fn sandbox(test: &str, limits: Limits) -> Option<SecureSandbox> {
             let s = sandbox.clone();
             async move {
                 let built =
-                    s.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                    s.ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(built.image.tag)
             }

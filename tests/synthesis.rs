@@ -19,9 +19,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{LlmServer, Reply, Route, fixture, fixture_path};
 use toolsmith::config::Paths;
-use toolsmith::llm::{LlmClient, LlmConfig};
+use toolsmith::llm::LlmConfig;
+use toolsmith::registry::Store;
 use toolsmith::sandbox::{BuildMode, SandboxError, SecureSandbox};
-use toolsmith::synthesis::{DEFAULT_REPAIR_ROUNDS, NeedsLlm, SynthesisEngine, SynthesisResult, VerifyMode};
+use toolsmith::synthesis::{DEFAULT_REPAIR_ROUNDS, SynthesisEvent, SynthesisResult, VerifyMode};
+use toolsmith::{Config, CreateOptions, Toolsmith, Usage};
 
 const PROMPT: &str = "a function that returns the n-th Fibonacci number";
 
@@ -51,7 +53,7 @@ fn docker(test: &str) -> bool {
                     Err(e) => return Err(e.to_string()),
                 };
                 let built =
-                    sandbox.ensure_image(&Paths::from_env().cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                    sandbox.ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(DockerState::Ready)
             })
@@ -118,30 +120,33 @@ fn imports_os() -> Reply {
 
 /// Paths for a fresh home sharing the test cache (the compiled runtime, the MiniLM model).
 fn paths(home: &Path) -> Paths {
-    Paths { home: home.to_path_buf(), cache: Paths::from_env().cache }
+    config(home).paths
 }
 
-/// The engine for `home`, asking `server` (no environment involved), with the runtime's
-/// allow-list in its prompts as `SynthesisEngine::open` gives it.
-async fn engine(home: &Path, verify: VerifyMode, server: &LlmServer) -> SynthesisEngine {
-    let mut e =
-        SynthesisEngine::open(&paths(home), verify, NeedsLlm::No).await.unwrap_or_else(|e| panic!("open: {e:#}"));
+/// A configuration for a fresh home sharing the test cache, with no model.
+fn config(home: &Path) -> Config {
+    Config::from_env().unwrap().with_home(home)
+}
+
+/// The facade for `home`, asking `server` (no environment involved).
+async fn facade(home: &Path, server: &LlmServer) -> Toolsmith {
     let mut c = LlmConfig::local(server.base_url());
     c.api_key = Some("sk-test".into());
     c.model = "scripted-model".into();
     c.retry_base_delay = Duration::from_millis(5);
-    let allowed = e.runtime.allowed_modules().expect("the runtime's allow-list");
-    e.llm = Some(LlmClient::new(c).unwrap().with_allowed_modules(allowed));
-    e
+    let mut config = config(home);
+    config.llm = Ok(c);
+    Toolsmith::open(config, Usage::OneShot).await.unwrap_or_else(|e| panic!("open: {e:#}"))
 }
 
-/// Every progress event, in order.
+/// Every progress event, in order, as `(event, fields)`.
 #[derive(Default)]
 struct Events(Mutex<Vec<(String, Value)>>);
 
 impl Events {
-    fn record(&self, event: &str, data: &Value) {
-        self.0.lock().unwrap().push((event.to_string(), data.clone()));
+    fn record(&self, event: &SynthesisEvent) {
+        let v = serde_json::to_value(event).unwrap();
+        self.0.lock().unwrap().push((v["event"].as_str().unwrap().to_string(), v));
     }
 
     /// `started spec`, `finished spec`, `repair docker_tests`, `failed wasm_tests`, …
@@ -150,12 +155,14 @@ impl Events {
             .lock()
             .unwrap()
             .iter()
+            .filter(|(event, _)| event != "registered")
             .map(|(event, data)| {
                 let stage = data["stage"].as_str().unwrap_or("?");
                 match event.as_str() {
                     "stage_started" => format!("started {stage}"),
-                    "stage_finished" => format!("finished {stage}"),
+                    "stage_passed" => format!("finished {stage}"),
                     "stage_failed" => format!("failed {stage}"),
+                    "repair_round" => format!("repair {stage}"),
                     other => format!("{other} {stage}"),
                 }
             })
@@ -165,6 +172,20 @@ impl Events {
     fn of(&self, event: &str) -> Vec<Value> {
         self.0.lock().unwrap().iter().filter(|(e, _)| e == event).map(|(_, d)| d.clone()).collect()
     }
+}
+
+/// The failing stage, error and output of a result.
+fn step(r: &SynthesisResult) -> Option<&'static str> {
+    r.error.as_ref().and_then(|e| e.stage).map(|s| s.as_str())
+}
+fn error(r: &SynthesisResult) -> Option<&str> {
+    r.error.as_ref().map(|e| e.error.as_str())
+}
+fn output(r: &SynthesisResult) -> &str {
+    r.error.as_ref().and_then(|e| e.output.as_deref()).unwrap_or("")
+}
+fn meta(r: &SynthesisResult) -> Value {
+    serde_json::to_value(&r.metadata).unwrap()
 }
 
 /// `started s`, `finished s` for each stage.
@@ -184,7 +205,6 @@ fn verification(mode: VerifyMode) -> Vec<&'static str> {
 struct Run {
     home: tempfile::TempDir,
     server: LlmServer,
-    engine: SynthesisEngine,
     events: Events,
     r: SynthesisResult,
 }
@@ -197,17 +217,24 @@ async fn synthesize_with(mode: VerifyMode, repair_rounds: u32, replies: impl Int
     let home = tempfile::tempdir().unwrap();
     let server = LlmServer::start();
     server.on_chat(replies);
-    let mut engine = engine(home.path(), mode, &server).await;
-    engine.repair_rounds = repair_rounds;
+    let ts = facade(home.path(), &server).await;
     let events = Events::default();
-    let cb = |event: &str, data: &Value| events.record(event, data);
-    let r = engine.synthesize_capability(PROMPT, &cb).await;
-    Run { home, server, engine, events, r }
+    let cb = |e: &SynthesisEvent| events.record(e);
+    let r = ts
+        .synthesize_capability(PROMPT, CreateOptions { verify: mode, repair_rounds }, &cb)
+        .await
+        .unwrap_or_else(|e| panic!("synthesis could not start: {e}"));
+    Run { home, server, events, r }
 }
 
 impl Run {
+    fn store(&self) -> Store {
+        let p = paths(self.home.path());
+        Store::open(&p.db_path(), &p.tools_dir(), &p.lock_file()).unwrap()
+    }
+
     fn count(&self) -> usize {
-        self.engine.registry.lock().unwrap().store().count().unwrap()
+        self.store().count().unwrap()
     }
 
     fn assert_nothing_registered(&self, ctx: &str) {
@@ -233,18 +260,19 @@ async fn stages_run_in_order_and_the_tool_is_registered() {
     let r = &run.r;
     assert!(r.success, "{r:#?}");
     assert!(r.tests_verified);
-    assert_eq!((r.error.as_deref(), r.step.as_deref()), (None, None));
+    assert_eq!((error(r), step(r)), (None, None));
     assert_eq!(r.tool_name, "fibonacci");
     let stages = ["spec", "tests", "implementation", "static_checks", "docker_tests", "wasm_tests", "register"];
     assert_eq!(run.events.trace(), through(&stages));
-    let finished = run.events.of("stage_finished");
-    assert_eq!(finished[0]["function_name"], "fibonacci");
-    assert!(finished[4]["duration_ms"].as_u64().is_some(), "{finished:?}");
+    let finished = run.events.of("stage_passed");
+    assert_eq!(finished[0]["detail"], "fibonacci");
+    assert!(finished[4]["detail"].as_str().unwrap().ends_with(" ms"), "{finished:?}");
+    assert_eq!(run.events.of("registered")[0]["tool_name"], "fibonacci");
 
     // The code is the fenced block out of the chatter, not the usage example after it.
     assert_eq!(r.code, fixture("synthesis/fibonacci/implementation.expected.py"));
     assert!(r.tests.starts_with("import pytest\nfrom fibonacci import fibonacci\n"), "{}", r.tests);
-    let m = &r.metadata;
+    let m = &meta(r);
     assert_eq!(m["verification"], "docker+wasm");
     assert_eq!(m["repair_rounds"], 0);
     assert_eq!(m["wasm_tests_passed"], 7, "5 parametrized cases and 2 tests: {m}");
@@ -252,7 +280,7 @@ async fn stages_run_in_order_and_the_tool_is_registered() {
     assert_eq!(m["parameters"]["required"], json!(["n"]), "{m}");
 
     assert_eq!(run.count(), 1);
-    let rec = run.engine.registry.lock().unwrap().store().get("fibonacci").unwrap().expect("registered");
+    let rec = run.store().get("fibonacci").unwrap().expect("registered");
     assert_eq!(rec.verification, "docker+wasm");
     assert_eq!(rec.code, r.code);
     // The spec's docstring is what gets indexed.
@@ -274,8 +302,8 @@ async fn a_failing_implementation_is_repaired_from_its_test_output() {
         let run = synthesize(mode, [spec(), tests(), off_by_one(), good()]).await;
         let r = &run.r;
         assert!(r.success, "{ctx}: {r:#?}");
-        assert_eq!(r.metadata["repair_rounds"], 1, "{ctx}");
-        assert_eq!(r.metadata["verification"], mode.label(), "{ctx}");
+        assert_eq!(meta(r)["repair_rounds"], 1, "{ctx}");
+        assert_eq!(meta(r)["verification"], mode.label(), "{ctx}");
         assert_eq!(r.code, fixture("synthesis/fibonacci/implementation.expected.py"), "{ctx}");
         let failing = test_stage(mode);
         let mut expected = through(&["spec", "tests", "implementation"]);
@@ -286,7 +314,7 @@ async fn a_failing_implementation_is_repaired_from_its_test_output() {
         expected.extend(through(&verification(mode)));
         expected.extend(through(&["register"]));
         assert_eq!(run.events.trace(), expected, "{ctx}");
-        assert_eq!(run.events.of("repair")[0]["round"], 1, "{ctx}");
+        assert_eq!(run.events.of("repair_round")[0]["round"], 1, "{ctx}");
 
         // The repair request shows the model the failing test's output and the code that failed.
         let reqs = run.server.chat_requests();
@@ -311,11 +339,11 @@ async fn an_implementation_that_never_passes_is_not_registered() {
         let failing = test_stage(mode);
         assert!(!r.success, "{ctx}: {r:#?}");
         assert!(!r.tests_verified, "{ctx}");
-        assert_eq!(r.step.as_deref(), Some(failing), "{ctx}: {r:#?}");
-        assert!(r.output.contains("assert 34 == 55"), "{ctx}: the failing output is kept: {}", r.output);
-        assert!(r.error.as_deref().is_some_and(|e| e.contains("failed")), "{ctx}: {:?}", r.error);
+        assert_eq!(step(r), Some(failing), "{ctx}: {r:#?}");
+        assert!(output(r).contains("assert 34 == 55"), "{ctx}: the failing output is kept: {}", output(r));
+        assert!(error(r).is_some_and(|e| e.contains("failed")), "{ctx}: {:?}", r.error);
         let trace = run.events.trace();
-        assert_eq!(run.events.of("repair").len(), 2, "{ctx}: {trace:?}");
+        assert_eq!(run.events.of("repair_round").len(), 2, "{ctx}: {trace:?}");
         assert_eq!(trace.last(), Some(&format!("failed {failing}")), "{ctx}");
         assert!(!trace.contains(&"started register".to_string()), "{ctx}");
         assert_eq!(run.server.chat_requests().len(), 5, "{ctx}");
@@ -328,7 +356,7 @@ async fn an_implementation_that_never_passes_is_not_registered() {
 async fn a_spec_with_a_wrong_type_is_corrected() {
     let run = synthesize(VerifyMode::WasmOnly, [reply("spec_wrong_type.json"), spec(), tests(), good()]).await;
     assert!(run.r.success, "{:#?}", run.r);
-    assert_eq!(run.r.metadata["verification"], "wasm-only");
+    assert_eq!(meta(&run.r)["verification"], "wasm-only");
     let stages = ["spec", "tests", "implementation", "static_checks", "wasm_tests", "register"];
     assert_eq!(run.events.trace(), through(&stages), "no docker_tests in wasm-only mode");
     let reqs = run.server.chat_requests();
@@ -346,8 +374,8 @@ async fn a_spec_that_stays_wrong_fails_at_spec() {
     let wrong = || reply("spec_wrong_type.json");
     let run = synthesize(VerifyMode::WasmOnly, [wrong(), wrong(), tests()]).await;
     assert!(!run.r.success);
-    assert_eq!(run.r.step.as_deref(), Some("spec"), "{:#?}", run.r);
-    let error = run.r.error.as_deref().unwrap();
+    assert_eq!(step(&run.r), Some("spec"), "{:#?}", run.r);
+    let error = error(&run.r).unwrap();
     let expected = r#"parameters[0].type: "int" is not one of "string", "integer", "number", "boolean", "array", "object", "null""#;
     assert!(error.contains(expected), "{error}");
     assert_eq!(run.events.trace(), ["started spec", "failed spec"]);
@@ -359,9 +387,9 @@ async fn a_spec_that_stays_wrong_fails_at_spec() {
 async fn a_reserved_name_fails_at_spec() {
     let run = synthesize(VerifyMode::WasmOnly, [reply("spec_reserved_name.json"), tests(), good()]).await;
     assert!(!run.r.success);
-    assert_eq!(run.r.step.as_deref(), Some("spec"), "{:#?}", run.r);
+    assert_eq!(step(&run.r), Some("spec"), "{:#?}", run.r);
     assert_eq!(run.r.tool_name, "list_tools");
-    let error = run.r.error.as_deref().unwrap();
+    let error = error(&run.r).unwrap();
     assert!(error.contains("list_tools") && error.contains("reserved"), "{error}");
     assert_eq!(run.events.trace(), ["started spec", "failed spec"]);
     assert_eq!(run.server.chat_requests().len(), 1);
@@ -373,7 +401,7 @@ async fn an_import_outside_the_allow_list_fails_static_checks_and_is_repaired() 
     // Static checks come before either test stage, so the mode does not matter here.
     let run = synthesize(VerifyMode::WasmOnly, [spec(), tests(), imports_os(), good()]).await;
     assert!(run.r.success, "{:#?}", run.r);
-    assert_eq!(run.r.metadata["repair_rounds"], 1);
+    assert_eq!(meta(&run.r)["repair_rounds"], 1);
     let mut expected = through(&["spec", "tests", "implementation"]);
     expected.push("started static_checks".into());
     expected.push("repair static_checks".into());
@@ -385,8 +413,8 @@ async fn an_import_outside_the_allow_list_fails_static_checks_and_is_repaired() 
     // Without repairs, the same code stops at static_checks and nothing is registered.
     let run = synthesize_with(VerifyMode::WasmOnly, 0, [spec(), tests(), imports_os()]).await;
     assert!(!run.r.success);
-    assert_eq!(run.r.step.as_deref(), Some("static_checks"), "{:#?}", run.r);
-    let error = run.r.error.as_deref().unwrap();
+    assert_eq!(step(&run.r), Some("static_checks"), "{:#?}", run.r);
+    let error = error(&run.r).unwrap();
     assert!(error.contains("import not allowed") && error.contains("'os'"), "{error}");
     run.assert_nothing_registered("import os");
 }
@@ -398,7 +426,7 @@ async fn an_import_outside_the_allow_list_fails_static_checks_and_is_repaired() 
 fn toolsmith(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_toolsmith"));
     c.env("TOOLSMITH_HOME", home)
-        .env("TOOLSMITH_CACHE", Paths::from_env().cache)
+        .env("TOOLSMITH_CACHE", toolsmith::Config::from_env().unwrap().paths.cache)
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("TOOLSMITH_MODEL");
@@ -463,7 +491,7 @@ fn synthesize_then_run_from_the_command_line() {
     assert_eq!(r["tool_name"], "fibonacci");
     assert_eq!(r["metadata"]["verification"], "docker+wasm", "Docker is the default");
     assert_eq!(r["spec"]["function_name"], "fibonacci");
-    assert!(r.get("error").is_none() && r.get("step").is_none(), "{r:#}");
+    assert!(r.get("error").is_none() && r.get("stage").is_none(), "{r:#}");
 
     // The environment reached the client: endpoint, key and model.
     let reqs = server.chat_requests();
@@ -491,7 +519,8 @@ fn synthesize_that_never_passes_fails_and_registers_nothing() {
     assert!(!o.status.success(), "{r:#}");
     assert_eq!(r["success"], false);
     assert_eq!(r["tests_verified"], false);
-    assert_eq!(r["step"], "wasm_tests", "{r:#}");
+    assert_eq!(r["stage"], "wasm_tests", "{r:#}");
+    assert_eq!(r["error_type"], "verification_failed", "{r:#}");
     assert!(r["output"].as_str().unwrap().contains("assert 34 == 55"), "{r:#}");
     assert_eq!(server.chat_requests().len(), 4, "spec, tests, implementation, one repair");
     assert_eq!(server.unused(Route::Chat), 1);
@@ -510,6 +539,7 @@ fn no_model_configured_names_openai_api_key() {
     let r = json_of(&o);
     assert_eq!(r["success"], false, "{r}");
     assert!(r["error"].as_str().unwrap().contains("no LLM configured: set OPENAI_API_KEY"), "{r}");
+    assert_eq!(r["error_type"], "not_configured", "{r}");
     assert_eq!(cli_count(home.path()), 0);
 }
 
@@ -530,6 +560,7 @@ fn an_unreachable_docker_names_verify_wasm_only() {
     );
     let r = json_of(&o);
     assert!(r["error"].as_str().unwrap().contains("--verify wasm-only"), "{r}");
+    assert_eq!(r["error_type"], "sandbox", "{r}");
     assert_eq!(server.chat_requests().len(), 0, "Docker is checked before the model is asked");
 
     let data = fixture_path("synthesis/sum_column");
@@ -660,8 +691,8 @@ fn check_refused(home: &Path, o: &Output, out: &Value, step: &str, text: &str) -
     if o.status.success() || out["success"] != false {
         return Err("registered".into());
     }
-    if out["step"] != step {
-        return Err(format!("failed at {} instead of {step}", out["step"]));
+    if out["stage"] != step {
+        return Err(format!("failed at {} instead of {step}", out["stage"]));
     }
     let said = format!("{} {}", out["error"].as_str().unwrap_or(""), out["output"].as_str().unwrap_or(""));
     if !said.contains(text) {

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use toolsmith::Config;
 use toolsmith::bench;
-use toolsmith::config::Paths;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,24 +13,39 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
-    /// Tool calls: fresh WASM instance vs a python3 subprocess vs native in-process.
+    /// Tool calls through the facade: fresh WASM instance vs python3 subprocesses vs native in-process.
     Exec {
-        /// Calls measured per WASM row.
+        /// Calls measured per row and per caller count.
         #[arg(long, default_value_t = 2000)]
         calls: usize,
         /// Subprocess calls in the python3 baseline.
         #[arg(long, default_value_t = 100)]
         subprocess_calls: usize,
+        /// Concurrent callers for the sustained rates, e.g. 1,2.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
         #[arg(long)]
         json: bool,
     },
-    /// Tool search latency at 1k, 10k and 100k synthetic tools, beside a brute-force scan.
+    /// Tool search latency and throughput at 1k, 10k and 100k synthetic tools, beside a brute-force scan.
     Search {
         /// Corpus sizes.
         #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
         sizes: Vec<usize>,
         #[arg(long, default_value_t = 500)]
         queries: usize,
+        /// Threads for the throughput rows, e.g. 1,2.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resident memory of a serving process with many tools, idle and after many calls.
+    Memory {
+        #[arg(long, default_value_t = 1000)]
+        tools: usize,
+        #[arg(long, default_value_t = 100_000)]
+        calls: usize,
         #[arg(long)]
         json: bool,
     },
@@ -43,15 +58,13 @@ pub enum What {
     },
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     match args.what {
-        What::Exec { calls, subprocess_calls, json } => {
+        What::Exec { calls, subprocess_calls, threads, json } => {
             let exe = std::env::current_exe()?;
-            let paths = paths.clone();
-            let report =
-                tokio::task::spawn_blocking(move || bench::exec(&paths, calls, subprocess_calls, &exe)).await??;
+            let report = bench::exec(&config, bench::ExecOptions { calls, subprocess_calls, threads, exe }).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                super::print_json(&report);
             } else {
                 bench::print_table(&report.rows);
                 println!();
@@ -59,26 +72,23 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
                     "fresh-instance call vs python3 subprocess: {:.0}x faster (p50)",
                     report.speedup_vs_subprocess
                 );
-                println!("sustained, back to back on one thread: {:.0} calls/s", report.sustained_calls_per_s);
+                println!("{:<34} {:>8} {:>12} {:>9} {:>9}", "sustained, back to back", "callers", "calls/s", "p50 ms", "p99 ms");
+                for (label, rates) in [("run_tool (fresh instance)", &report.sustained), ("baseline: python3 subprocess", &report.subprocess_sustained)] {
+                    for r in rates {
+                        println!("{label:<34} {:>8} {:>12.0} {:>9.3} {:>9.3}", r.threads, r.calls_per_s, r.p50_ms, r.p99_ms);
+                    }
+                }
                 println!("per-tool artifact (bytecode): {} bytes", report.artifact_bytes);
             }
         }
-        What::Search { sizes, queries, json } => {
-            let paths = paths.clone();
-            let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                // The bare model, not the cached one: the benchmark's queries repeat from run to
-                // run, and a cache hit is not what "with query embedding" means.
-                let dir = toolsmith::registry::embed::LocalMiniLm::default_dir(&paths);
-                let model = toolsmith::registry::embed::LocalMiniLm::load(&dir).ok();
-                let embedder = model.as_ref().map(|m| m as &dyn toolsmith::registry::embed::Embedder);
-                toolsmith::registry::eval::bench_search(embedder, &sizes, queries, 7)
-            })
-            .await??;
+        What::Search { sizes, queries, threads, json } => {
+            let dir = toolsmith::runtime::model_dir(&config).path;
+            let report = bench::search::run(dir, sizes, queries, threads).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                super::print_json(&report);
             } else {
                 println!(
-                    "{:>7} {:>8} {:>9} {:>17} {:>17} {:>17} {:>17} {:>7}",
+                    "{:>7} {:>8} {:>9} {:>17} {:>17} {:>17} {:>17} {:>7}  {}",
                     "tools",
                     "build s",
                     "index MB",
@@ -86,15 +96,18 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
                     "+embed p50/p99",
                     "bm25 p50/p99",
                     "brute p50/p99",
-                    "recall"
+                    "recall",
+                    "queries/s by threads"
                 );
                 for r in &report.rows {
                     let emb = match (r.with_embedding_p50_ms, r.with_embedding_p99_ms) {
                         (Some(a), Some(b)) => format!("{a:.2}/{b:.2}"),
                         _ => "-".into(),
                     };
+                    let qps: Vec<String> =
+                        r.throughput.iter().map(|t| format!("{}: {:.0}", t.threads, t.queries_per_s)).collect();
                     println!(
-                        "{:>7} {:>8.2} {:>9.1} {:>17} {:>17} {:>17} {:>17} {:>7.3}",
+                        "{:>7} {:>8.2} {:>9.1} {:>17} {:>17} {:>17} {:>17} {:>7.3}  {}",
                         r.tools,
                         r.build_s,
                         r.index_bytes as f64 / 1e6,
@@ -102,16 +115,29 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
                         emb,
                         format!("{:.3}/{:.3}", r.bm25_p50_ms, r.bm25_p99_ms),
                         format!("{:.3}/{:.3}", r.brute_force_p50_ms, r.brute_force_p99_ms),
-                        r.hnsw_recall_at_10
+                        r.hnsw_recall_at_10,
+                        qps.join(", ")
                     );
                 }
                 println!("(ms; brute = exact cosine over every vector, the baseline)");
             }
         }
-        What::Synth { runs, json } => {
-            let report = bench::synth(paths, runs).await?;
+        What::Memory { tools, calls, json } => {
+            let r = bench::memory(&config, tools, calls).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                super::print_json(&r);
+            } else {
+                let mb = |b: u64| b as f64 / (1 << 20) as f64;
+                println!("resident memory of a serving process (MiB):");
+                println!("  baseline, runtime + embedder + index, no tools: {:>8.1}", mb(r.rss_empty_bytes));
+                println!("  {} tools registered, each run once, idle:    {:>8.1}", r.tools, mb(r.rss_idle_bytes));
+                println!("  after {} more calls ({:.0}/s), idle:       {:>8.1}", r.calls, r.calls_per_s, mb(r.rss_after_calls_bytes));
+            }
+        }
+        What::Synth { runs, json } => {
+            let report = bench::synth(&config, runs).await?;
+            if json {
+                super::print_json(&report);
             } else {
                 bench::print_table(&report);
             }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use toolsmith::config::Paths;
+use toolsmith::Config;
 use toolsmith::doctor::{self, Status};
 
 #[derive(Debug, clap::Args)]
@@ -11,8 +11,8 @@ pub struct Args {
     pub json: bool,
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let checks = doctor::check_all(paths).await;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
+    let checks = doctor::check_all(&config).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -22,7 +22,7 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
                 Status::Warn => "warn",
                 Status::Missing => "MISS",
             };
-            println!("[{mark}] {:<18} {}", c.name, c.detail);
+            println!("[{mark}] {:<18} {}", c.name, toolsmith::text::terminal_safe(&c.detail));
             if let Some(fix) = &c.fix {
                 println!("       {:<18} → {fix}", "");
             }

@@ -3,10 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use toolsmith::config::Paths;
-use toolsmith::registry::embed::{CachedEmbedder, LocalMiniLm};
-use toolsmith::registry::eval::{EVAL_K, RetrievalReport, evaluate_retrieval, load_queries_tsv, load_tools_json};
+use toolsmith::Config;
+use toolsmith::registry::eval::{EVAL_K, EvalOptions, RetrievalReport, evaluate_files};
 use toolsmith::registry::index::{FusionParams, SearchMode};
 
 #[derive(Debug, clap::Args)]
@@ -54,15 +52,13 @@ enum ModeArg {
     All,
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Retrieval(a) => retrieval(a, paths),
+        Command::Retrieval(a) => retrieval(a, config).await,
     }
 }
 
-fn retrieval(a: RetrievalArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let tools = load_tools_json(&a.tools)?;
-    let queries = load_queries_tsv(&a.queries)?;
+async fn retrieval(a: RetrievalArgs, config: Config) -> anyhow::Result<ExitCode> {
     let modes = match a.mode {
         ModeArg::Hybrid => vec![SearchMode::Hybrid],
         ModeArg::Bm25 => vec![SearchMode::Bm25],
@@ -76,16 +72,8 @@ fn retrieval(a: RetrievalArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
     if let Some(h) = a.bm25_half {
         fusion.bm25_half = h;
     }
-    let model = LocalMiniLm::load(&LocalMiniLm::default_dir(paths))?;
-    let reports = if a.no_cache {
-        evaluate_retrieval(&tools, &queries, &model, &modes, fusion)?
-    } else {
-        std::fs::create_dir_all(&paths.cache).with_context(|| format!("creating {}", paths.cache.display()))?;
-        let db = paths.cache.join("embedding-cache.sqlite");
-        let conn = rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
-        let cached = CachedEmbedder::new(model, conn)?;
-        evaluate_retrieval(&tools, &queries, &cached, &modes, fusion)?
-    };
+    let opts = EvalOptions { tools: a.tools.clone(), queries: a.queries.clone(), modes, fusion, cache: !a.no_cache };
+    let (tools, queries, reports) = evaluate_files(&config, opts).await?;
 
     if a.json {
         let object = |r: &RetrievalReport| serde_json::json!({"top1": r.top1, "top5": r.top5, "mrr": r.mrr, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "n": r.n});
@@ -97,7 +85,7 @@ fn retrieval(a: RetrievalArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} tools, {} queries", tools.len(), queries.len());
+    println!("{tools} tools, {queries} queries");
     println!(
         "{:<7} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>10}",
         "mode", "top1", "top5", "mrr", "mrr@10", "p50 ms", "p99 ms", "embed ms/q"

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use toolsmith::config::Paths;
-use toolsmith::registry::CapabilityRegistry;
+use toolsmith::Config;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,17 +19,12 @@ pub enum Cmd {
     },
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     let Cmd::Rebuild { json } = args.cmd;
-    let paths = paths.clone();
-    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut reg = CapabilityRegistry::open(&paths)?;
-        match reg.rebuilt.take() {
-            Some(r) => Ok(r),
-            None => reg.rebuild_index("requested"),
-        }
-    })
-    .await??;
+    let report = match async { super::open(config).await?.rebuild_index().await }.await {
+        Ok(r) => r,
+        Err(e) => return Ok(super::fail(&e, json)),
+    };
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use toolsmith::config::Paths;
-use toolsmith::executor::{self, RunOutcome};
+use toolsmith::executor::{RunOptions, RunOutcome};
+use toolsmith::text::terminal_safe;
+use toolsmith::{Config, Error};
 use toolsmith_host::{Grant, Limits};
 
 #[derive(Debug, clap::Args)]
@@ -34,52 +35,59 @@ pub struct Args {
     /// Wall-clock limit in milliseconds.
     #[arg(long, default_value_t = Limits::DEFAULT_TIMEOUT.as_millis() as u64)]
     pub timeout_ms: u64,
-    /// Print exactly one JSON object: {"success": true, "result": …} or {"success": false, "error_type": …, "error": …}.
+    /// Print exactly one JSON object: {"success": true, "result": …} or {"success": false, "error_type": KIND, "error": …}.
     #[arg(long)]
     pub json: bool,
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let limits = Limits {
-        fuel: args.fuel,
-        memory_bytes: (args.memory_mb as usize) << 20,
-        timeout: Duration::from_millis(args.timeout_ms),
-        ..Limits::default()
-    };
-    let grants: Vec<Grant> = args.allow_read.iter().map(Grant::read_only).collect();
-    let outcome = match (args.file.clone(), &args.name) {
-        (Some(file), _) => {
-            let (paths, function, json_args) = (paths.clone(), args.function.clone(), args.args.clone());
-            tokio::task::spawn_blocking(move || {
-                executor::run_file(&paths, &file, function.as_deref(), &json_args, limits, grants)
-            })
-            .await?
+/// The flags as limits; a value that does not fit is refused, never wrapped.
+fn limits(args: &Args) -> Result<Limits, Error> {
+    let memory_bytes = args
+        .memory_mb
+        .checked_mul(1 << 20)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| Error::InvalidArguments(format!("--memory-mb {} is too large", args.memory_mb)))?;
+    Ok(Limits { fuel: args.fuel, memory_bytes, timeout: Duration::from_millis(args.timeout_ms), ..Limits::default() })
+}
+
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
+    let result = async {
+        let opts = RunOptions {
+            limits: limits(&args)?,
+            grants: args.allow_read.iter().map(Grant::read_only).collect(),
+            ..RunOptions::default()
+        };
+        let ts = super::open(config).await?;
+        match (&args.file, &args.name) {
+            (Some(file), _) => ts.run_file(file, args.function.as_deref(), &args.args, opts).await,
+            (None, Some(name)) => ts.run_tool(name, &args.args, opts).await,
+            (None, None) => unreachable!("clap requires a name or --file"),
         }
-        (None, Some(name)) => executor::run_registered(paths, name, &args.args, limits, grants).await,
-        (None, None) => unreachable!("clap requires a name or --file"),
-    };
-    Ok(print_outcome(&outcome, args.json))
+    }
+    .await;
+    Ok(print_outcome(&result, args.json))
 }
 
 /// The output contract shared by every way of running a tool.
-pub fn print_outcome(outcome: &RunOutcome, json: bool) -> ExitCode {
+pub fn print_outcome(result: &toolsmith::error::Result<toolsmith::executor::RunOutput>, json: bool) -> ExitCode {
     if json {
-        println!("{}", outcome.to_json());
+        super::print_json(&RunOutcome::of(result));
     } else {
-        match outcome {
-            RunOutcome::Success { result, stdout, .. } => {
-                if !stdout.is_empty() {
-                    eprint!("{stdout}");
+        match result {
+            Ok(out) => {
+                if !out.stdout.is_empty() {
+                    eprint!("{}", terminal_safe(&out.stdout));
                 }
-                println!("{}", result.get());
+                println!("{}", terminal_safe(out.result.get()));
             }
-            RunOutcome::Failure { error_type, error, traceback, .. } => {
-                if let Some(tb) = traceback {
-                    eprintln!("{tb}");
+            Err(e) => {
+                let r = e.report();
+                if let Some(tb) = &r.traceback {
+                    eprintln!("{}", terminal_safe(tb));
                 }
-                eprintln!("error: {error_type}: {error}");
+                eprintln!("error: {}: {}", r.error_type, terminal_safe(&r.error));
             }
         }
     }
-    if outcome.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use toolsmith::config::Paths;
+use toolsmith::Config;
 use toolsmith::sandbox::{self, BuildMethod, BuildMode, SecureSandbox};
 
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,7 @@ pub enum What {
     },
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Build { offline, json } => {
             let sandbox = SecureSandbox::connect().await?;
@@ -36,7 +36,7 @@ pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
                 eprintln!("building {} (offline, the first time: 1–2 minutes)…", sandbox.image());
             }
             let mode = if offline { BuildMode::Offline } else { BuildMode::Auto };
-            let built = sandbox.ensure_image(&paths.cache, mode).await?;
+            let built = sandbox.ensure_image(&config.paths.cache, mode).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&built)?);
             } else {

@@ -4,9 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
-use toolsmith::config::Paths;
-use toolsmith::synthesis::{Candidate, NeedsLlm, SynthesisEngine, VerifyMode, read_data_dir};
+use serde::Serialize;
+use toolsmith::registry::ToolRecord;
+use toolsmith::synthesis::{Candidate, SynthesisEvent, VerifyMode, read_data_dir};
+use toolsmith::text::terminal_safe;
+use toolsmith::{Config, CreateOptions, Error, ErrorReport};
+
+use super::print_json;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,7 +50,7 @@ pub struct AddArgs {
 }
 
 /// A bar over the run's stages on a terminal, a line per event on other stderr, nothing under --json.
-fn progress(json: bool, stages: usize) -> impl Fn(&str, &Value) + Send + Sync {
+fn progress(json: bool, stages: usize) -> impl Fn(&SynthesisEvent) + Send + Sync {
     use std::io::IsTerminal;
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(stages as u64);
@@ -58,72 +62,80 @@ fn progress(json: bool, stages: usize) -> impl Fn(&str, &Value) + Send + Sync {
         b.enable_steady_tick(std::time::Duration::from_millis(100));
         b
     });
-    move |event: &str, data: &Value| {
-        let stage = data.get("stage").and_then(Value::as_str).unwrap_or("");
+    move |event: &SynthesisEvent| {
         let line = match event {
-            "stage_started" => format!("{stage} …"),
-            "stage_finished" => format!("{stage} ✓"),
-            "stage_failed" => format!("{stage} ✗ {}", data.get("error").and_then(Value::as_str).unwrap_or("")),
-            "repair" => {
-                format!("repair round {}: {}", data["round"], data.get("error").and_then(Value::as_str).unwrap_or(""))
+            SynthesisEvent::StageStarted { stage } => format!("{} …", stage.as_str()),
+            SynthesisEvent::StagePassed { stage, .. } => format!("{} ✓", stage.as_str()),
+            SynthesisEvent::StageFailed { stage, error, .. } => {
+                format!("{} ✗ {}", stage.as_str(), terminal_safe(error.lines().next().unwrap_or("")))
             }
-            _ => return,
+            SynthesisEvent::RepairRound { round, error, .. } => {
+                format!("repair round {round}: {}", terminal_safe(error.lines().next().unwrap_or("")))
+            }
+            SynthesisEvent::Registered { .. } => return,
         };
-        match &bar {
-            Some(b) if event == "stage_started" => b.set_message(line),
-            Some(b) if event == "stage_finished" => {
+        match (&bar, event) {
+            (Some(b), SynthesisEvent::StageStarted { .. }) => b.set_message(line),
+            (Some(b), SynthesisEvent::StagePassed { .. }) => {
                 b.inc(1);
                 b.set_message(line);
                 if b.position() >= b.length().unwrap_or(0) {
                     b.finish();
                 }
             }
-            Some(b) => b.println(line),
-            None if !json => eprintln!("{line}"),
-            None => {}
+            (Some(b), _) => b.println(line),
+            (None, _) if !json => eprintln!("{line}"),
+            (None, _) => {}
         }
     }
 }
 
-/// Under --json, a failure before the pipeline starts (no model, no Docker, no image) is still
-/// one JSON object on stdout, so a program reading it always gets an answer.
-fn early_failure(json: bool, step: &str, e: anyhow::Error) -> anyhow::Result<ExitCode> {
-    if !json {
-        return Err(e);
-    }
-    println!("{}", json!({"success": false, "step": step, "error": format!("{e:#}")}));
-    Ok(ExitCode::FAILURE)
-}
-
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let mut engine = match SynthesisEngine::open(paths, args.verify, NeedsLlm::Yes).await {
-        Ok(e) => e,
-        Err(e) => return early_failure(args.json, "setup", e),
-    };
-    engine.repair_rounds = args.repair_rounds;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
+    let opts = CreateOptions { verify: args.verify, repair_rounds: args.repair_rounds };
     let cb = progress(args.json, if args.verify == VerifyMode::Docker { 7 } else { 6 });
-    let r = engine.synthesize_capability(&args.prompt, &cb).await;
+    let result = async { super::open(config).await?.synthesize_capability(&args.prompt, opts, &cb).await }.await;
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return Ok(super::fail(&e, args.json)),
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else if r.success {
+        print_json(&r);
+    } else if let (true, Some(m)) = (r.success, &r.metadata) {
         println!(
             "registered {} ({} tests passed; run it with `toolsmith run {} --args '{{…}}'`)",
-            r.tool_name, r.metadata["wasm_tests_passed"], r.tool_name
+            r.tool_name, m.wasm_tests_passed, r.tool_name
         );
-    } else {
-        eprintln!("synthesis failed at {}: {}", r.step.as_deref().unwrap_or("?"), r.error.as_deref().unwrap_or(""));
-        if !r.output.is_empty() {
-            eprintln!("{}", r.output);
-        }
+    } else if let Some(e) = &r.error {
+        print_stage_failure(e);
     }
     Ok(if r.success { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-pub async fn add(a: AddArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
-    let read =
-        |p: &PathBuf| std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()));
+fn print_stage_failure(e: &ErrorReport) {
+    let stage = e.stage.map_or("setup", |s| s.as_str());
+    eprintln!("not registered: {stage} failed ({}): {}", e.error_type, terminal_safe(&e.error));
+    if let Some(out) = &e.output {
+        eprintln!("{}", terminal_safe(out));
+    }
+}
+
+/// `tools add --json`: `{"success": true, "tool": …}` or `{"success": false, "error_type": …}`.
+#[derive(Serialize)]
+struct Added<'a> {
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'a ToolRecord>,
+    #[serde(flatten)]
+    error: Option<ErrorReport>,
+}
+
+pub async fn add(a: AddArgs, config: Config) -> Result<ExitCode, Error> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| Error::InvalidArguments(format!("cannot read {}: {e}", p.display())))
+    };
     let data_files = match &a.data {
-        Some(d) => read_data_dir(d).map_err(|e| anyhow::anyhow!("cannot read data directory {}: {e}", d.display()))?,
+        Some(d) => read_data_dir(d)
+            .map_err(|e| Error::InvalidArguments(format!("cannot read data directory {}: {e}", d.display())))?,
         None => Default::default(),
     };
     let candidate = Candidate {
@@ -133,30 +145,21 @@ pub async fn add(a: AddArgs, paths: &Paths) -> anyhow::Result<ExitCode> {
         docstring: a.docstring.clone(),
         data_files,
     };
-    let engine = match SynthesisEngine::open(paths, a.verify, NeedsLlm::No).await {
-        Ok(e) => e,
-        Err(e) => return early_failure(a.json, "setup", e),
-    };
     let cb = progress(a.json, if a.verify == VerifyMode::Docker { 4 } else { 3 });
-    match engine.verify_and_register(&candidate, &cb).await {
-        Ok(rec) => {
-            if a.json {
-                println!("{}", json!({"success": true, "tool": rec}));
-            } else {
-                println!("registered {} (verified {})", rec.name, rec.verification);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(f) => {
-            if a.json {
-                println!("{}", json!({"success": false, "step": f.step, "error": f.error, "output": f.output}));
-            } else {
-                eprintln!("not registered: {} failed: {}", f.step.as_str(), f.error);
-                if !f.output.is_empty() && f.output != f.error {
-                    eprintln!("{}", f.output);
-                }
-            }
-            Ok(ExitCode::FAILURE)
+    let opts = CreateOptions { verify: a.verify, ..CreateOptions::default() };
+    let result = async { super::open(config).await?.create_tool(&candidate, opts, &cb).await }.await;
+    let ok = result.is_ok();
+    if a.json {
+        let (tool, error) = match &result {
+            Ok(rec) => (Some(rec), None),
+            Err(e) => (None, Some(e.report())),
+        };
+        print_json(&Added { success: ok, tool, error });
+    } else {
+        match &result {
+            Ok(rec) => println!("registered {} (verified {})", rec.name, rec.verification),
+            Err(e) => print_stage_failure(&e.report()),
         }
     }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -2,10 +2,11 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-use toolsmith::config::Paths;
 use toolsmith::registry::index::SearchMode;
-use toolsmith::registry::{self, CapabilityRegistry};
+use toolsmith::text::terminal_safe;
+use toolsmith::{Config, SearchOptions};
+
+use super::{first_line, print_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,24 +63,32 @@ pub enum Cmd {
     Add(super::synthesize::AddArgs),
 }
 
-pub async fn run(args: Args, paths: &Paths) -> anyhow::Result<ExitCode> {
-    if let Cmd::Add(a) = args.cmd {
-        return super::synthesize::add(a, paths).await;
+pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
+    let json = match &args.cmd {
+        Cmd::List { json }
+        | Cmd::Show { json, .. }
+        | Cmd::Search { json, .. }
+        | Cmd::Delete { json, .. }
+        | Cmd::Cleanup { json }
+        | Cmd::Count { json } => *json,
+        Cmd::Add(a) => a.json,
+    };
+    match run_cmd(args.cmd, config).await {
+        Ok(code) => Ok(code),
+        Err(e) => Ok(super::fail(&e, json)),
     }
-    let paths = paths.clone();
-    tokio::task::spawn_blocking(move || run_sync(args.cmd, &paths)).await?
 }
 
-fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
+async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error> {
+    if let Cmd::Add(a) = cmd {
+        return super::synthesize::add(a, config).await;
+    }
+    let ts = super::open(config).await?;
     match cmd {
         Cmd::List { json } => {
-            let tools = registry::open_store(paths)?.all()?;
+            let tools = ts.get_all_tools().await?;
             if json {
-                let list: Vec<_> = tools
-                    .iter()
-                    .map(|t| json!({"name": t.name, "docstring": t.docstring, "parameters": t.parameters, "verification": t.verification, "timestamp": t.timestamp}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&tools);
             } else if tools.is_empty() {
                 println!("no tools registered (create one with `toolsmith tools add` or `toolsmith synthesize`)");
             } else {
@@ -89,41 +98,27 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Show { name, json } => {
-            let store = registry::open_store(paths)?;
-            let Some(t) = store.get(&name)? else {
-                anyhow::bail!("no registered tool named {name:?} (see `toolsmith tools list`)");
-            };
-            let usage = store.usage(&name, registry::RERANK_RECENT)?;
+            let d = ts.get_tool(&name).await?;
             if json {
-                let mut v = serde_json::to_value(&t)?;
-                v["usage"] = serde_json::to_value(usage)?;
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                print_json(&d);
             } else {
+                let t = &d.tool;
                 println!(
                     "{}  ({}; verified {}; {} recent runs, {} ok)",
-                    t.name, t.timestamp, t.verification, usage.runs, usage.successes
+                    t.name, t.timestamp, t.verification, d.usage.runs, d.usage.successes
                 );
-                println!("\n{}\n", t.docstring);
-                println!("parameters: {}", serde_json::to_string_pretty(&t.parameters)?);
-                println!("\n# {}\n{}", t.file_path, t.code);
+                println!("\n{}\n", terminal_safe(&t.docstring));
+                println!("parameters: {}", terminal_safe(&serde_json::to_string_pretty(&t.parameters).unwrap_or_default()));
+                println!("\n# {}\n{}", t.file_path, terminal_safe(&t.code));
             }
         }
         Cmd::Search { query, threshold, no_rerank, limit, mode, json } => {
-            let mut reg = CapabilityRegistry::open(paths)?;
-            let threshold = threshold.unwrap_or(0.0);
-            let hits: Vec<_> = reg
-                .search(&query, limit, mode, !no_rerank)?
-                .into_iter()
-                .filter(|m| m.similarity_score >= threshold)
-                .collect();
+            let opts = SearchOptions { threshold: threshold.unwrap_or(0.0), limit, mode, rerank: !no_rerank };
+            let hits = ts.search_tools(&query, opts).await?;
             if json {
-                let list: Vec<_> = hits
-                    .iter()
-                    .map(|m| json!({"name": m.tool.name, "similarity_score": m.similarity_score, "rank_score": m.rank_score, "docstring": m.tool.docstring, "usage": m.usage}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                print_json(&hits);
             } else if hits.is_empty() {
-                println!("no tool matches {query:?}");
+                println!("no tool matches {:?}", terminal_safe(&query));
             } else {
                 for m in &hits {
                     println!("{:.3}  {:<32} {}", m.similarity_score, m.tool.name, first_line(&m.tool.docstring));
@@ -131,22 +126,22 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Delete { name, json } => {
-            let deleted = CapabilityRegistry::open(paths)?.delete_tool(&name)?;
+            let deleted = ts.delete_tool(&name).await?;
             if json {
-                println!("{}", json!({"deleted": deleted, "name": name}));
+                print_json(&serde_json::json!({"deleted": deleted, "name": name}));
             } else if deleted {
                 println!("deleted {name}");
             } else {
-                println!("no tool named {name:?}");
+                println!("no tool named {:?}", terminal_safe(&name));
             }
             if !deleted {
                 return Ok(ExitCode::FAILURE);
             }
         }
         Cmd::Cleanup { json } => {
-            let gone = CapabilityRegistry::open(paths)?.cleanup_orphaned_tools()?;
+            let gone = ts.cleanup_orphaned_tools().await?;
             if json {
-                println!("{}", json!({"removed": gone.len(), "names": gone}));
+                print_json(&serde_json::json!({"removed": gone.len(), "names": gone}));
             } else {
                 println!(
                     "removed {} orphaned tool(s){}",
@@ -156,9 +151,9 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
             }
         }
         Cmd::Count { json } => {
-            let n = registry::open_store(paths)?.count()?;
+            let n = ts.count_tools().await?;
             if json {
-                println!("{}", json!({"count": n}));
+                print_json(&serde_json::json!({"count": n}));
             } else {
                 println!("{n}");
             }
@@ -166,8 +161,4 @@ fn run_sync(cmd: Cmd, paths: &Paths) -> anyhow::Result<ExitCode> {
         Cmd::Add(_) => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
 }

@@ -5,7 +5,7 @@
 //! `TOOLSMITH_MODEL`, `TOOLSMITH_EMBEDDING_MODEL`), then whatever the caller sets on the struct.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,7 +29,8 @@ pub const DEFAULT_TEMPERATURE: f32 = 0.2;
 /// How many times `generate_spec` shows the model what is wrong with its spec and asks again.
 pub const DEFAULT_SPEC_CORRECTIONS: u32 = 1;
 
-/// Settings for [`LlmClient`](super::LlmClient). Build it with [`LlmConfig::from_env`], or
+/// Settings for [`LlmClient`](super::LlmClient). Build it with [`LlmConfig::resolve`] (what
+/// `Config::from_env` does), or
 /// [`LlmConfig::local`] for a server you name, then adjust fields.
 #[derive(Clone)]
 pub struct LlmConfig {
@@ -114,14 +115,9 @@ impl LlmConfig {
         LlmConfig { base_url: base_url.into(), ..LlmConfig::default() }
     }
 
-    /// `$TOOLSMITH_HOME/config.json` (if it exists), then the process environment.
-    pub fn from_env() -> Result<LlmConfig, LlmError> {
-        let file = config_file();
-        LlmConfig::resolve(|name| std::env::var(name).ok(), Some(&file))
-    }
-
-    /// [`from_env`](Self::from_env) with the environment and the file given: `env` looks a
-    /// variable up; `file` need not exist. Empty variables count as unset.
+    /// The settings from `file` (`$TOOLSMITH_HOME/config.json`; it need not exist), then the
+    /// environment, given as a lookup function (`crate::config::Config::from_env` passes the
+    /// process's). Empty variables count as unset.
     pub fn resolve(env: impl Fn(&str) -> Option<String>, file: Option<&Path>) -> Result<LlmConfig, LlmError> {
         let mut c = LlmConfig::default();
         if let Some(path) = file {
@@ -210,9 +206,4 @@ impl LlmConfig {
     pub(crate) fn needs_key(&self) -> bool {
         self.checked_base_url().is_ok_and(|u| u.host_str() == Some("api.openai.com"))
     }
-}
-
-/// `$TOOLSMITH_HOME/config.json`.
-pub fn config_file() -> PathBuf {
-    crate::config::Paths::from_env().home.join("config.json")
 }

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), toolsmith::llm::LlmError> {
 //! use toolsmith::llm::{LlmClient, LlmConfig};
-//! let llm = LlmClient::new(LlmConfig::from_env()?)?;
+//! let llm = LlmClient::new(LlmConfig::local("http://localhost:11434/v1"))?;
 //! let spec = llm.generate_spec("Calculate the factorial of a number").await?;
 //! let tests = llm.generate_tests(&spec).await?;
 //! let code = llm.generate_implementation(&spec, &tests).await?;
@@ -15,6 +15,7 @@
 //! ```
 
 mod config;
+mod embedder;
 mod error;
 mod prompts;
 pub mod reply;
@@ -30,8 +31,9 @@ use tracing::{info, warn};
 
 pub use config::{
     DEFAULT_BASE_URL, DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_DELAY, DEFAULT_MODEL,
-    DEFAULT_RETRY_BASE_DELAY, DEFAULT_SPEC_CORRECTIONS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, LlmConfig, config_file,
+    DEFAULT_RETRY_BASE_DELAY, DEFAULT_SPEC_CORRECTIONS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, LlmConfig,
 };
+pub use embedder::OpenAiEmbedder;
 pub use error::{InvalidSpec, LlmError, Stage};
 pub use spec::{JsonType, Param, SPEC_SCHEMA, Spec};
 
@@ -96,9 +98,8 @@ impl LlmClient {
     /// A client for `config`. [`LlmError::NotConfigured`] when the endpoint is OpenAI's and
     /// there is no key; [`LlmError::Config`] for a base URL that is not http(s).
     ///
-    /// The modules the prompts allow are read from `schemas/allowed-modules.json` of the source
-    /// tree when it is there; set them with [`with_allowed_modules`](Self::with_allowed_modules)
-    /// (e.g. from the runtime) otherwise.
+    /// The prompts allow the modules of the runtime's allow-list (compiled in); set others with
+    /// [`with_allowed_modules`](Self::with_allowed_modules).
     pub fn new(config: LlmConfig) -> Result<LlmClient, LlmError> {
         if config.api_key.is_none() && config.needs_key() {
             return Err(LlmError::NotConfigured);
@@ -107,14 +108,9 @@ impl LlmClient {
         Ok(LlmClient {
             config: Arc::new(config),
             transport,
-            allowed_modules: Arc::new(default_allowed_modules()),
+            allowed_modules: Arc::new(crate::runtime::allowed_modules()),
             refused: Arc::default(),
         })
-    }
-
-    /// [`LlmConfig::from_env`] then [`new`](Self::new).
-    pub fn from_env() -> Result<LlmClient, LlmError> {
-        LlmClient::new(LlmConfig::from_env()?)
     }
 
     /// Whether the endpoint answers (GET `/models`, one attempt within `timeout`): for
@@ -417,15 +413,4 @@ fn with_import(tests: String, name: &str) -> String {
     if imports_it { tests } else { format!("from {name} import {name}\n{tests}") }
 }
 
-/// `schemas/allowed-modules.json` of the source tree, when present at run time.
-fn default_allowed_modules() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/allowed-modules.json");
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    match serde_json::from_str::<Vec<String>>(&text) {
-        Ok(list) => list,
-        Err(e) => {
-            warn!(path, "ignoring the allowed-modules list: {e}");
-            Vec::new()
-        }
-    }
-}
+

@@ -1,11 +1,15 @@
-//! Text embeddings: the [`Embedder`] trait, the local all-MiniLM-L6-v2 model run with candle on the
-//! CPU ([`LocalMiniLm`]), and a content-addressed cache in SQLite ([`CachedEmbedder`]).
+//! Text embeddings: the blocking [`Embedder`] trait (CPU models), the [`AsyncEmbedder`] trait
+//! the registry uses (a CPU model on blocking threads, or a service over HTTP), the local
+//! all-MiniLM-L6-v2 model run with candle on the CPU ([`LocalMiniLm`]), and a content-addressed
+//! cache in SQLite ([`CachedEmbedder`], [`CachedAsync`]).
 //!
-//! Indexes are keyed by [`Embedder::id`]: vectors from two embedders are never mixed in one index.
+//! Indexes are keyed by the embedder's id: vectors from two embedders are never mixed in one index.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use candle_core::{DType, Device, Tensor};
@@ -39,8 +43,44 @@ impl<E: Embedder + ?Sized> Embedder for Box<E> {
     }
 }
 
-/// Directory name of the local model under `Paths::models_dir()`.
-pub const MINILM_DIR_NAME: &str = "all-MiniLM-L6-v2";
+/// A batch of vectors, later.
+pub type EmbedFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Vec<f32>>>> + Send + 'a>>;
+
+/// What the registry embeds with: never blocks the async thread it is awaited on.
+pub trait AsyncEmbedder: Send + Sync {
+    /// See [`Embedder::id`].
+    fn id(&self) -> String;
+    /// Length of every vector.
+    fn dim(&self) -> usize;
+    /// One vector per text, in order.
+    fn embed(&self, texts: Vec<String>) -> EmbedFuture<'_>;
+}
+
+/// A blocking [`Embedder`] made an [`AsyncEmbedder`]: each batch runs on Tokio's blocking threads.
+pub struct OnBlockingThreads<E>(pub Arc<E>);
+
+impl<E: Embedder + 'static> AsyncEmbedder for OnBlockingThreads<E> {
+    fn id(&self) -> String {
+        self.0.id()
+    }
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn embed(&self, texts: Vec<String>) -> EmbedFuture<'_> {
+        let inner = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                inner.embed(&refs)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("the embedding thread failed: {e}"))?
+        })
+    }
+}
+
+/// Directory name of the local model (see `runtime::model_dir` for where it is looked for).
+pub const MINILM_DIR_NAME: &str = crate::runtime::MODEL_DIR_NAME;
 /// Longest input, in tokens; longer texts are cut (the model was trained on 256-token pieces).
 pub const MINILM_MAX_TOKENS: usize = 256;
 /// Texts embedded in one forward pass; larger batches only pad more.
@@ -57,11 +97,6 @@ pub struct LocalMiniLm {
 }
 
 impl LocalMiniLm {
-    /// Where [`LocalMiniLm::load`] looks by default: `<models_dir>/all-MiniLM-L6-v2`.
-    pub fn default_dir(paths: &crate::config::Paths) -> PathBuf {
-        paths.models_dir().join(MINILM_DIR_NAME)
-    }
-
     /// Loads the model from `dir` (`model.safetensors`, `tokenizer.json`, `config.json`), offline.
     /// A missing file is an error that says to run `scripts/fetch-model.sh`.
     pub fn load(dir: &Path) -> anyhow::Result<LocalMiniLm> {
@@ -147,21 +182,19 @@ impl Embedder for LocalMiniLm {
     }
 }
 
-/// An [`Embedder`] that remembers: vectors are kept in the SQLite table
-/// `embedding_cache(model, hash, vector)`, keyed by the inner embedder's id and the SHA-256 of the text,
-/// so a text is embedded once per model. Misses of one call are embedded in one batch.
-pub struct CachedEmbedder<E> {
-    inner: E,
+/// Vectors kept in the SQLite table `embedding_cache(model, hash, vector)`, keyed by the
+/// embedder's id and the SHA-256 of the text, so a text is embedded once per model.
+pub struct EmbeddingCache {
     model: String,
     conn: Mutex<Connection>,
 }
 
-impl<E: Embedder> CachedEmbedder<E> {
-    /// Wraps `inner`, keeping vectors in `conn` (the table is created if missing). The connection
-    /// waits up to 5 s for a lock held by another writer of the same database, and commits without
-    /// waiting for the disk (`synchronous = NORMAL`): a cache row lost to a power cut is only
-    /// recomputed, and a query's embedding should not pay an fsync.
-    pub fn new(inner: E, conn: Connection) -> anyhow::Result<CachedEmbedder<E>> {
+impl EmbeddingCache {
+    /// The cache for vectors of `model`, in `conn` (the table is created if missing). The
+    /// connection waits up to 5 s for a lock held by another writer of the same database, and
+    /// commits without waiting for the disk (`synchronous = NORMAL`): a cache row lost to a power
+    /// cut is only recomputed, and a query's embedding should not pay an fsync.
+    pub fn new(model: String, conn: Connection) -> anyhow::Result<EmbeddingCache> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "PRAGMA synchronous = NORMAL;
@@ -173,48 +206,165 @@ impl<E: Embedder> CachedEmbedder<E> {
              )",
         )
         .context("creating the embedding_cache table")?;
-        let model = inner.id();
-        Ok(CachedEmbedder { inner, model, conn: Mutex::new(conn) })
-    }
-
-    /// The wrapped embedder.
-    pub fn inner(&self) -> &E {
-        &self.inner
+        Ok(EmbeddingCache { model, conn: Mutex::new(conn) })
     }
 
     fn connection(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
         self.conn.lock().map_err(|_| anyhow::anyhow!("embedding cache lock poisoned"))
     }
 
-    /// The cached vectors among `hashes`. A row of another length (corrupt) counts as a miss.
-    fn lookup<'h>(&self, hashes: &'h [String]) -> anyhow::Result<HashMap<&'h str, Vec<f32>>> {
-        let conn = self.connection()?;
-        let mut stmt = conn.prepare_cached("SELECT vector FROM embedding_cache WHERE model = ?1 AND hash = ?2")?;
-        let mut found = HashMap::new();
-        for h in hashes {
-            if found.contains_key(h.as_str()) {
-                continue;
+    /// The cached vectors among `hashes` (of `dim` floats; a row of another length, corrupt,
+    /// counts as a miss). A cache that cannot be read is logged and counts as empty: it is an
+    /// optimisation and never fails an embedding.
+    fn lookup(&self, hashes: &[String], dim: usize) -> HashMap<String, Vec<f32>> {
+        let found = (|| -> anyhow::Result<HashMap<String, Vec<f32>>> {
+            let conn = self.connection()?;
+            let mut stmt = conn.prepare_cached("SELECT vector FROM embedding_cache WHERE model = ?1 AND hash = ?2")?;
+            let mut found = HashMap::new();
+            for h in hashes {
+                if found.contains_key(h) {
+                    continue;
+                }
+                let blob: Option<Vec<u8>> = stmt.query_row(params![self.model, h], |r| r.get(0)).optional()?;
+                if let Some(v) = blob.map(|b| blob_to_vector(&b)).filter(|v| v.len() == dim) {
+                    found.insert(h.clone(), v);
+                }
             }
-            let blob: Option<Vec<u8>> = stmt.query_row(params![self.model, h], |r| r.get(0)).optional()?;
-            if let Some(v) = blob.map(|b| blob_to_vector(&b)).filter(|v| v.len() == self.dim()) {
-                found.insert(h.as_str(), v);
-            }
-        }
-        Ok(found)
+            Ok(found)
+        })();
+        found.unwrap_or_else(|e| {
+            tracing::warn!(model = %self.model, "embedding cache unreadable, embedding anyway: {e:#}");
+            HashMap::new()
+        })
     }
 
-    fn store(&self, hashes: &[&str], vectors: &[Vec<f32>]) -> anyhow::Result<()> {
-        let mut conn = self.connection()?;
-        let tx = conn.transaction()?;
-        {
-            let mut ins =
-                tx.prepare_cached("INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)")?;
-            for (h, v) in hashes.iter().zip(vectors) {
-                ins.execute(params![self.model, h, vector_to_blob(v)])?;
+    /// Remember vectors; a failure is logged (the next call embeds again).
+    fn store(&self, hashes: &[String], vectors: &[Vec<f32>]) {
+        let stored = (|| -> anyhow::Result<()> {
+            let mut conn = self.connection()?;
+            let tx = conn.transaction()?;
+            {
+                let mut ins = tx
+                    .prepare_cached("INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)")?;
+                for (h, v) in hashes.iter().zip(vectors) {
+                    ins.execute(params![self.model, h, vector_to_blob(v)])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = stored {
+            tracing::warn!(model = %self.model, "embedding cache not updated: {e:#}");
+        }
+    }
+}
+
+/// What one cached embedding needs from the inner embedder: the distinct texts the cache missed,
+/// each once.
+struct Misses {
+    hashes: Vec<String>,
+    found: HashMap<String, Vec<f32>>,
+    miss_texts: Vec<String>,
+    miss_hashes: Vec<String>,
+}
+
+impl Misses {
+    fn of(cache: &EmbeddingCache, texts: &[&str], dim: usize) -> Misses {
+        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
+        let found = cache.lookup(&hashes, dim);
+        let (mut miss_texts, mut miss_hashes) = (Vec::new(), Vec::<String>::new());
+        for (t, h) in texts.iter().zip(&hashes) {
+            if !found.contains_key(h) && !miss_hashes.contains(h) {
+                miss_texts.push(t.to_string());
+                miss_hashes.push(h.clone());
             }
         }
-        tx.commit()?;
-        Ok(())
+        Misses { hashes, found, miss_texts, miss_hashes }
+    }
+
+    /// Store what the inner embedder made and answer in the caller's order.
+    fn fill(mut self, cache: &EmbeddingCache, vectors: Vec<Vec<f32>>) -> anyhow::Result<Vec<Vec<f32>>> {
+        if vectors.len() != self.miss_texts.len() {
+            bail!("{} returned {} vectors for {} texts", cache.model, vectors.len(), self.miss_texts.len());
+        }
+        if !vectors.is_empty() {
+            tracing::debug!(model = %cache.model, hits = self.hashes.len() - vectors.len(), misses = vectors.len(), "embedding cache");
+            cache.store(&self.miss_hashes, &vectors);
+        }
+        self.found.extend(self.miss_hashes.into_iter().zip(vectors));
+        Ok(self.hashes.iter().map(|h| self.found[h].clone()).collect())
+    }
+}
+
+/// A blocking [`Embedder`] that remembers (see [`EmbeddingCache`]). Misses of one call are
+/// embedded in one batch.
+pub struct CachedEmbedder<E> {
+    inner: E,
+    cache: EmbeddingCache,
+}
+
+impl<E: Embedder> CachedEmbedder<E> {
+    /// Wraps `inner`, keeping vectors in `conn`.
+    pub fn new(inner: E, conn: Connection) -> anyhow::Result<CachedEmbedder<E>> {
+        let cache = EmbeddingCache::new(inner.id(), conn)?;
+        Ok(CachedEmbedder { inner, cache })
+    }
+
+    /// The wrapped embedder.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+}
+
+impl<E: Embedder> Embedder for CachedEmbedder<E> {
+    fn id(&self) -> String {
+        self.cache.model.clone()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let misses = Misses::of(&self.cache, texts, self.dim());
+        let refs: Vec<&str> = misses.miss_texts.iter().map(String::as_str).collect();
+        let vectors = if refs.is_empty() { Vec::new() } else { self.inner.embed(&refs)? };
+        misses.fill(&self.cache, vectors)
+    }
+}
+
+/// An [`AsyncEmbedder`] that remembers; the cache's SQLite work runs on blocking threads.
+pub struct CachedAsync<A> {
+    inner: A,
+    cache: Arc<EmbeddingCache>,
+}
+
+impl<A: AsyncEmbedder> CachedAsync<A> {
+    /// Wraps `inner`, keeping vectors in `conn`.
+    pub fn new(inner: A, conn: Connection) -> anyhow::Result<CachedAsync<A>> {
+        let cache = Arc::new(EmbeddingCache::new(inner.id(), conn)?);
+        Ok(CachedAsync { inner, cache })
+    }
+}
+
+impl<A: AsyncEmbedder> AsyncEmbedder for CachedAsync<A> {
+    fn id(&self) -> String {
+        self.cache.model.clone()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn embed(&self, texts: Vec<String>) -> EmbedFuture<'_> {
+        Box::pin(async move {
+            let (cache, dim) = (self.cache.clone(), self.dim());
+            let misses = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                Misses::of(&cache, &refs, dim)
+            })
+            .await?;
+            let vectors =
+                if misses.miss_texts.is_empty() { Vec::new() } else { self.inner.embed(misses.miss_texts.clone()).await? };
+            let cache = self.cache.clone();
+            tokio::task::spawn_blocking(move || misses.fill(&cache, vectors)).await?
+        })
     }
 }
 
@@ -228,45 +378,6 @@ fn vector_to_blob(v: &[f32]) -> Vec<u8> {
 
 fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
-}
-
-/// The cache is an optimisation: when the database cannot be read or written (locked too long,
-/// full disk), the texts are embedded anyway and a warning is logged.
-impl<E: Embedder> Embedder for CachedEmbedder<E> {
-    fn id(&self) -> String {
-        self.model.clone()
-    }
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-    fn embed(&self, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let hashes: Vec<String> = texts.iter().map(|t| text_hash(t)).collect();
-        let mut found = self.lookup(&hashes).unwrap_or_else(|e| {
-            tracing::warn!(model = %self.model, "embedding cache unreadable, embedding anyway: {e:#}");
-            HashMap::new()
-        });
-        // Each distinct missing text once, in one batch.
-        let mut miss_texts: Vec<&str> = Vec::new();
-        let mut miss_hashes: Vec<&str> = Vec::new();
-        for (t, h) in texts.iter().zip(&hashes) {
-            if !found.contains_key(h.as_str()) && !miss_hashes.contains(&h.as_str()) {
-                miss_texts.push(t);
-                miss_hashes.push(h);
-            }
-        }
-        if !miss_texts.is_empty() {
-            tracing::debug!(model = %self.model, hits = texts.len() - miss_texts.len(), misses = miss_texts.len(), "embedding cache");
-            let vectors = self.inner.embed(&miss_texts)?;
-            if vectors.len() != miss_texts.len() {
-                bail!("{} returned {} vectors for {} texts", self.model, vectors.len(), miss_texts.len());
-            }
-            if let Err(e) = self.store(&miss_hashes, &vectors) {
-                tracing::warn!(model = %self.model, "embedding cache not updated: {e:#}");
-            }
-            found.extend(miss_hashes.into_iter().zip(vectors));
-        }
-        Ok(hashes.iter().map(|h| found[h.as_str()].clone()).collect())
-    }
 }
 
 /// Cosine similarity of two vectors (0 when either is all zeros).

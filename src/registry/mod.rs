@@ -3,22 +3,30 @@
 //! The store is the truth; the search index is derived from it and rebuilt whenever it does not
 //! match the store's generation (missing, corrupt, other version, other embedder, or a crash
 //! between the store's commit and the index's).
+//!
+//! Many callers at once: every method takes `&self`. Searches share the in-memory index behind a
+//! read lock; changes to the set of tools take the home's write lock (see [`lock`]), so threads
+//! of one process and other processes sharing the home (a CLI command while the server runs)
+//! never see half a change. Blocking work (SQLite, the index, a CPU embedder) runs on Tokio's
+//! blocking threads, inside these methods.
 
 pub mod embed;
 pub mod eval;
 pub mod index;
-pub mod remote;
+pub mod lock;
 pub mod store;
 pub mod text;
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
-use anyhow::Context;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use crate::config::Paths;
-use embed::{CachedEmbedder, Embedder, LocalMiniLm};
+use crate::error::{Error, Result};
+use embed::AsyncEmbedder;
 use index::{IndexDoc, IndexState, ParamDoc, SearchIndex, SearchMode};
+pub use lock::{ReadLock, WriteLock};
 pub use store::{Execution, NewTool, Store, StoreError, ToolRecord, Usage};
 
 /// Executions per tool that the usage re-rank looks at.
@@ -28,7 +36,7 @@ pub const RERANK_RECENT: u32 = 20;
 pub const RERANK_WEIGHT: f32 = 0.1;
 
 /// A search answer: the tool and how well it fits (the seed's `similarity_score`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ToolMatch {
     #[serde(flatten)]
     pub tool: ToolRecord,
@@ -40,152 +48,304 @@ pub struct ToolMatch {
 }
 
 /// What an index rebuild did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RebuildReport {
     pub tools: usize,
     pub reason: String,
     pub millis: f64,
 }
 
+/// The registry. Cheap to clone; clones share everything.
+#[derive(Clone)]
 pub struct CapabilityRegistry {
-    store: Store,
-    index: SearchIndex,
-    embedder: Arc<dyn Embedder>,
-    /// Why the index was rebuilt when the registry was opened, if it was.
-    pub rebuilt: Option<RebuildReport>,
+    inner: Arc<Inner>,
 }
 
-/// The local embedder, cached in the store's database. Failing to find the model names the script.
-pub fn local_embedder(paths: &Paths) -> anyhow::Result<Arc<dyn Embedder>> {
-    let model = LocalMiniLm::load(&LocalMiniLm::default_dir(paths))?;
-    Ok(Arc::new(CachedEmbedder::new(model, cache_connection(paths)?)?))
+struct Inner {
+    store: Arc<Store>,
+    index: RwLock<SearchIndex>,
+    index_dir: PathBuf,
+    embedder: Arc<dyn AsyncEmbedder>,
+    rebuilt: Mutex<Option<RebuildReport>>,
 }
 
-fn cache_connection(paths: &Paths) -> anyhow::Result<rusqlite::Connection> {
-    std::fs::create_dir_all(&paths.home).with_context(|| format!("creating {}", paths.home.display()))?;
-    rusqlite::Connection::open(paths.db_path())
-        .with_context(|| format!("opening {} for the embedding cache", paths.db_path().display()))
+/// Run blocking work off the async threads.
+pub(crate) async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
+    Ok(tokio::task::spawn_blocking(f).await?)
 }
 
-/// The configured embedder: `TOOLSMITH_EMBEDDER` = `local` (default, no network, no key) or
-/// `openai` (the LLM endpoint's `/embeddings`).
-pub fn configured_embedder(paths: &Paths) -> anyhow::Result<Arc<dyn Embedder>> {
-    match std::env::var("TOOLSMITH_EMBEDDER").unwrap_or_default().as_str() {
-        "" | "local" => local_embedder(paths),
-        "openai" => {
-            let remote = remote::OpenAiEmbedder::connect(crate::llm::LlmClient::from_env()?)?;
-            Ok(Arc::new(CachedEmbedder::new(remote, cache_connection(paths)?)?))
-        }
-        other => anyhow::bail!("TOOLSMITH_EMBEDDER={other:?}: use `local` or `openai`"),
-    }
+/// One store call off the async threads.
+pub(crate) async fn on_store<R: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> std::result::Result<R, StoreError> + Send + 'static,
+) -> Result<R> {
+    let st = store.clone();
+    Ok(blocking(move || f(&st)).await??)
 }
 
 impl CapabilityRegistry {
-    /// Open with the configured embedder (the local model by default).
-    pub fn open(paths: &Paths) -> anyhow::Result<CapabilityRegistry> {
-        let store = open_store(paths)?;
-        let embedder = configured_embedder(paths)?;
-        Self::open_with(paths, store, embedder)
-    }
-
-    pub fn open_with(paths: &Paths, store: Store, embedder: Arc<dyn Embedder>) -> anyhow::Result<CapabilityRegistry> {
-        let (index, state) = SearchIndex::open_or_create(&paths.index_dir(), &embedder.id(), embedder.dim())?;
-        let mut reg = CapabilityRegistry { store, index, embedder, rebuilt: None };
-        let fingerprint = reg.fingerprint()?;
-        let empty = reg.store.count()? == 0;
-        if state == IndexState::Fresh && empty {
-            // A new home: nothing to index, only the generation to record.
-            reg.index.set_fingerprint(fingerprint.clone());
-            reg.index.commit()?;
-        }
-        let reason = match state {
-            IndexState::NeedsRebuild(why) => Some(why),
-            IndexState::Fresh if !empty => Some("no index on disk".to_string()),
-            IndexState::Opened | IndexState::Fresh if reg.index.fingerprint() != fingerprint => Some(format!(
-                "index built from store generation {:?}, store is at {fingerprint:?}",
-                reg.index.fingerprint()
+    /// Open the registry over `store`, with its index in `index_dir`; an index that does not
+    /// match the store is rebuilt (reported by [`CapabilityRegistry::take_rebuilt`]).
+    pub async fn open(
+        store: Arc<Store>,
+        index_dir: PathBuf,
+        embedder: Arc<dyn AsyncEmbedder>,
+    ) -> Result<CapabilityRegistry> {
+        let (id, dim, st, dir) = (embedder.id(), embedder.dim(), store.clone(), index_dir.clone());
+        let (index, state, generation) = blocking(move || -> Result<_> {
+            st.try_remove_debris()?;
+            let _shared = st.read_lock()?;
+            let (index, state) = SearchIndex::open(&dir, &id, dim).map_err(Error::internal)?;
+            Ok((index, state, st.generation()?))
+        })
+        .await??;
+        let reason = match &state {
+            IndexState::NeedsRebuild(why) => Some(why.clone()),
+            IndexState::Fresh => Some("no index on disk".to_string()),
+            IndexState::Opened if index.fingerprint() != fingerprint_of(generation) => Some(format!(
+                "index built from store generation {:?}, store is at {:?}",
+                index.fingerprint(),
+                fingerprint_of(generation)
             )),
-            _ => None,
+            IndexState::Opened => None,
+        };
+        let reg = CapabilityRegistry {
+            inner: Arc::new(Inner {
+                store,
+                index: RwLock::new(index),
+                index_dir,
+                embedder,
+                rebuilt: Mutex::new(None),
+            }),
         };
         if let Some(reason) = reason {
-            tracing::info!(%reason, "rebuilding the search index from the store");
-            reg.rebuilt = Some(reg.rebuild_index(&reason)?);
+            let report = reg.rebuild_if(&reason, true).await?;
+            // A new home's first (empty) index is no news.
+            let quiet = state == IndexState::Fresh && report.as_ref().is_some_and(|r| r.tools == 0);
+            if !quiet {
+                *reg.inner.rebuilt.lock().unwrap_or_else(|p| p.into_inner()) = report;
+            }
         }
         Ok(reg)
     }
 
-    fn fingerprint(&self) -> anyhow::Result<String> {
-        Ok(fingerprint_of(self.store.generation()?))
+    /// Why the index was rebuilt since the last call, if it was.
+    pub fn take_rebuilt(&self) -> Option<RebuildReport> {
+        self.inner.rebuilt.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn AsyncEmbedder> {
+        &self.inner.embedder
+    }
+
+    fn fingerprint_in_memory(&self) -> String {
+        self.inner.index.read().unwrap_or_else(|p| p.into_inner()).fingerprint().to_string()
     }
 
     /// Catch up with changes other processes made to the store (a CLI `tools add` while the
     /// server runs): reopen the index they updated, or rebuild it when they did not.
-    pub fn refresh(&mut self) -> anyhow::Result<()> {
-        let fingerprint = self.fingerprint()?;
-        if self.index.fingerprint() == fingerprint {
+    pub async fn refresh(&self) -> Result<()> {
+        let generation = on_store(&self.inner.store, Store::generation).await?;
+        if self.fingerprint_in_memory() == fingerprint_of(generation) {
             return Ok(());
         }
-        let (index, state) = SearchIndex::open_or_create(self.index.dir(), &self.embedder.id(), self.embedder.dim())?;
-        self.index = index;
-        if state == IndexState::Opened && self.index.fingerprint() == fingerprint {
-            return Ok(());
+        let inner = self.inner.clone();
+        let reopened = blocking(move || -> Result<bool> {
+            let _shared = inner.store.read_lock()?;
+            let (id, dim) = (inner.embedder.id(), inner.embedder.dim());
+            let (index, state) = SearchIndex::open(&inner.index_dir, &id, dim).map_err(Error::internal)?;
+            let now = fingerprint_of(inner.store.generation()?);
+            if state == IndexState::Opened && index.fingerprint() == now {
+                *inner.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+                return Ok(true);
+            }
+            Ok(false)
+        })
+        .await??;
+        if !reopened {
+            let report = self.rebuild_if("the store was changed by another process", false).await?;
+            if report.is_some() {
+                *self.inner.rebuilt.lock().unwrap_or_else(|p| p.into_inner()) = report;
+            }
         }
-        self.rebuilt = Some(self.rebuild_index("the store was changed by another process")?);
         Ok(())
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.embedder
-    }
-
     /// Re-derive the whole index from the store (embeddings come from the cache when known).
-    pub fn rebuild_index(&mut self, reason: &str) -> anyhow::Result<RebuildReport> {
+    pub async fn rebuild_index(&self, reason: &str) -> Result<RebuildReport> {
+        Ok(self.rebuild_if(reason, true).await?.expect("an unconditional rebuild reports"))
+    }
+
+    /// Rebuild under the write lock; unless `always`, only when the index on disk still does not
+    /// match the store once the lock is held (another caller may have rebuilt meanwhile).
+    async fn rebuild_if(&self, reason: &str, always: bool) -> Result<Option<RebuildReport>> {
         let t = std::time::Instant::now();
-        let tools = self.store.all()?;
+        let inner = self.inner.clone();
+        let (lock, tools, generation) = blocking(move || -> Result<_> {
+            let lock = inner.store.write_lock()?;
+            let generation = inner.store.generation()?;
+            if !always {
+                let (id, dim) = (inner.embedder.id(), inner.embedder.dim());
+                let (index, state) = SearchIndex::open(&inner.index_dir, &id, dim).map_err(Error::internal)?;
+                if state == IndexState::Opened && index.fingerprint() == fingerprint_of(generation) {
+                    *inner.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+                    return Ok((lock, None, generation));
+                }
+            }
+            Ok((lock, Some(inner.store.all()?), generation))
+        })
+        .await??;
+        let Some(tools) = tools else { return Ok(None) };
         let docs: Vec<IndexDoc> = tools.iter().map(index_doc).collect();
         let texts: Vec<String> = docs.iter().map(IndexDoc::embedding_text).collect();
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let vectors = if refs.is_empty() { vec![] } else { self.embedder.embed(&refs)? };
-        let pairs: Vec<(IndexDoc, Vec<f32>)> = docs.into_iter().zip(vectors).collect();
-        let fingerprint = self.fingerprint()?;
-        self.index.rebuild(&pairs, &fingerprint)?;
-        Ok(RebuildReport { tools: pairs.len(), reason: reason.into(), millis: t.elapsed().as_secs_f64() * 1e3 })
+        let vectors = if texts.is_empty() { vec![] } else { self.inner.embedder.embed(texts).await.map_err(embed_error)? };
+        let n = docs.len();
+        let inner = self.inner.clone();
+        blocking(move || -> Result<()> {
+            let pairs: Vec<(IndexDoc, Vec<f32>)> = docs.into_iter().zip(vectors).collect();
+            let mut index = inner.index.write().unwrap_or_else(|p| p.into_inner());
+            index.rebuild(&pairs, &fingerprint_of(generation)).map_err(Error::internal)?;
+            drop(lock);
+            Ok(())
+        })
+        .await??;
+        tracing::info!(%reason, tools = n, "rebuilt the search index from the store");
+        Ok(Some(RebuildReport { tools: n, reason: reason.into(), millis: t.elapsed().as_secs_f64() * 1e3 }))
     }
 
     /// The seed's `add_tool`: register a verified tool (store and index). The embedding is made
     /// first, so a failing embedder registers nothing; the store's commit is the point of
     /// registration, and an index that misses it is rebuilt on the next open.
-    pub fn add_tool(&mut self, new: &NewTool<'_>) -> anyhow::Result<ToolRecord> {
-        store::validate_name(new.name)?;
-        let doc =
-            IndexDoc { name: new.name.into(), description: new.docstring.into(), params: params_of(new.parameters) };
-        let vector = self.embedder.embed(&[&doc.embedding_text()])?.remove(0);
-        self.refresh()?;
-        let rec = self.store.add(new)?;
-        self.index_change(new.name, |index| index.upsert(&doc, &vector));
-        Ok(rec)
+    pub async fn add_tool(&self, new: NewTool) -> Result<ToolRecord> {
+        store::validate_name(&new.name)?;
+        let doc = IndexDoc {
+            name: new.name.clone(),
+            description: new.docstring.clone(),
+            params: params_of(&new.parameters),
+        };
+        let vector = self.inner.embedder.embed(vec![doc.embedding_text()]).await.map_err(embed_error)?.remove(0);
+        self.refresh().await?;
+        let inner = self.inner.clone();
+        blocking(move || -> Result<ToolRecord> {
+            let lock = inner.store.write_lock()?;
+            let rec = inner.store.add(&new, &lock)?;
+            inner.index_change(&new.name, &lock, |index| index.upsert(&doc, &vector));
+            Ok(rec)
+        })
+        .await?
     }
 
     /// Ranked matches for `query` (no threshold), re-ranked by usage when `rerank`.
-    pub fn search(
-        &mut self,
+    pub async fn search(&self, query: &str, limit: usize, mode: SearchMode, rerank: bool) -> Result<Vec<ToolMatch>> {
+        self.refresh().await?;
+        let embedding = match mode {
+            SearchMode::Bm25 => None,
+            _ => Some(self.inner.embedder.embed(vec![query.to_string()]).await.map_err(embed_error)?.remove(0)),
+        };
+        let (inner, query) = (self.inner.clone(), query.to_string());
+        blocking(move || inner.search_blocking(&query, embedding.as_deref(), limit, mode, rerank)).await?
+    }
+
+    /// The seed's `search_tool`: the best tool whose similarity reaches `threshold`
+    /// (default [`index::DEFAULT_MIN_SCORE`]), or none.
+    pub async fn search_tool(&self, query: &str, threshold: Option<f32>, rerank: bool) -> Result<Option<ToolMatch>> {
+        let threshold = threshold.unwrap_or(index::DEFAULT_MIN_SCORE);
+        Ok(self.search(query, 10, SearchMode::Hybrid, rerank).await?.into_iter().find(|m| m.similarity_score >= threshold))
+    }
+
+    pub async fn get_tool_by_name(&self, name: &str) -> Result<Option<ToolRecord>> {
+        let name = name.to_string();
+        on_store(&self.inner.store, move |st| st.get(&name)).await
+    }
+
+    pub async fn get_all_tools(&self) -> Result<Vec<ToolRecord>> {
+        on_store(&self.inner.store, Store::all).await
+    }
+
+    pub async fn count_tools(&self) -> Result<usize> {
+        on_store(&self.inner.store, Store::count).await
+    }
+
+    /// Delete a tool from the store and the index; `false` when there was none.
+    pub async fn delete_tool(&self, name: &str) -> Result<bool> {
+        self.refresh().await?;
+        let (inner, name) = (self.inner.clone(), name.to_string());
+        blocking(move || -> Result<bool> {
+            let lock = inner.store.write_lock()?;
+            if !inner.store.delete(&name, &lock)? {
+                return Ok(false);
+            }
+            inner.index_change(&name, &lock, |index| index.remove(&name).map(|_| ()));
+            Ok(true)
+        })
+        .await?
+    }
+
+    /// The seed's `cleanup_orphaned_tools`: rows whose files are gone. Returns their names.
+    pub async fn cleanup_orphaned_tools(&self) -> Result<Vec<String>> {
+        let st = self.inner.store.clone();
+        let gone = blocking(move || -> Result<Vec<String>> {
+            let lock = st.write_lock()?;
+            Ok(st.cleanup_orphans(&lock)?)
+        })
+        .await??;
+        if !gone.is_empty() {
+            self.rebuild_index("orphans removed").await?;
+        }
+        Ok(gone)
+    }
+}
+
+impl Inner {
+    /// Apply one change to the index after the store committed it, under the same write lock.
+    /// The index claims the new generation only if it held the previous one; otherwise it stays
+    /// stale and the next refresh rebuilds it.
+    fn index_change(
+        &self,
+        name: &str,
+        _lock: &WriteLock,
+        change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>,
+    ) {
+        let result = (|| -> anyhow::Result<()> {
+            let now = self.store.generation()?;
+            let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+            let in_step = index.fingerprint() == fingerprint_of(now.saturating_sub(1));
+            if !in_step {
+                // Another process changed the tools since this index was loaded: load what it
+                // committed, and apply the change only if that matches the previous generation.
+                let (fresh, state) = SearchIndex::open(&self.index_dir, &self.embedder.id(), self.embedder.dim())?;
+                if state != IndexState::Opened || fresh.fingerprint() != fingerprint_of(now.saturating_sub(1)) {
+                    anyhow::bail!("the index on disk is behind the store");
+                }
+                *index = fresh;
+            }
+            change(&mut index)?;
+            index.set_fingerprint(fingerprint_of(now));
+            index.commit()
+        })();
+        if let Err(e) = result {
+            tracing::warn!("tool {name}: store updated, index not (it is rebuilt on the next search): {e:#}");
+        }
+    }
+
+    fn search_blocking(
+        &self,
         query: &str,
+        embedding: Option<&[f32]>,
         limit: usize,
         mode: SearchMode,
         rerank: bool,
-    ) -> anyhow::Result<Vec<ToolMatch>> {
-        self.refresh()?;
-        let embedding = match mode {
-            SearchMode::Bm25 => None,
-            _ => Some(self.embedder.embed(&[query])?.remove(0)),
-        };
+    ) -> Result<Vec<ToolMatch>> {
         // Re-ranking can lift a tool from just below the cut: look a little deeper than asked.
         let depth = if rerank { limit.max(10) } else { limit };
-        let hits = self.index.search(query, embedding.as_deref(), depth, mode)?;
+        let hits = {
+            let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+            index.search(query, embedding, depth, mode).map_err(Error::internal)?
+        };
         let mut out = Vec::with_capacity(hits.len());
         for h in hits {
             let Some(tool) = self.store.get(&h.name)? else { continue };
@@ -197,81 +357,18 @@ impl CapabilityRegistry {
         out.truncate(limit);
         Ok(out)
     }
+}
 
-    /// The seed's `search_tool`: the best tool whose similarity reaches `threshold`
-    /// (default [`index::DEFAULT_MIN_SCORE`]), or none.
-    pub fn search_tool(
-        &mut self,
-        query: &str,
-        threshold: Option<f32>,
-        rerank: bool,
-    ) -> anyhow::Result<Option<ToolMatch>> {
-        let threshold = threshold.unwrap_or(index::DEFAULT_MIN_SCORE);
-        Ok(self.search(query, 10, SearchMode::Hybrid, rerank)?.into_iter().find(|m| m.similarity_score >= threshold))
-    }
-
-    pub fn get_tool_by_name(&self, name: &str) -> anyhow::Result<Option<ToolRecord>> {
-        Ok(self.store.get(name)?)
-    }
-
-    pub fn get_all_tools(&self) -> anyhow::Result<Vec<ToolRecord>> {
-        Ok(self.store.all()?)
-    }
-
-    pub fn count_tools(&self) -> anyhow::Result<usize> {
-        Ok(self.store.count()?)
-    }
-
-    pub fn delete_tool(&mut self, name: &str) -> anyhow::Result<bool> {
-        self.refresh()?;
-        if !self.store.delete(name)? {
-            return Ok(false);
-        }
-        self.index_change(name, |index| index.remove(name).map(|_| ()));
-        Ok(true)
-    }
-
-    /// Apply one change to the index after the store committed it. The index claims the new
-    /// generation only if it held the previous one: a change another process slipped in between
-    /// leaves it stale, and `refresh` rebuilds it.
-    fn index_change(&mut self, name: &str, change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>) {
-        let result = (|| -> anyhow::Result<()> {
-            let now = self.store.generation()?;
-            let in_step = self.index.fingerprint() == fingerprint_of(now.saturating_sub(1));
-            change(&mut self.index)?;
-            if in_step {
-                self.index.set_fingerprint(fingerprint_of(now));
-            }
-            self.index.commit()
-        })();
-        if let Err(e) = result {
-            tracing::warn!("tool {name}: store updated, index update failed (rebuilt when next opened): {e:#}");
-        }
-    }
-
-    /// The seed's `cleanup_orphaned_tools`: rows whose files are gone. Returns their names.
-    pub fn cleanup_orphaned_tools(&mut self) -> anyhow::Result<Vec<String>> {
-        let gone = self.store.cleanup_orphans()?;
-        if !gone.is_empty() {
-            self.rebuild_index("orphans removed")?;
-        }
-        Ok(gone)
-    }
-
-    pub fn log_execution(&self, e: &Execution<'_>) -> anyhow::Result<()> {
-        self.store.log_execution(e)?;
-        Ok(())
+fn embed_error(e: anyhow::Error) -> Error {
+    match e.downcast::<crate::llm::LlmError>() {
+        Ok(llm) => llm.into(),
+        Err(e) => Error::Internal(format!("embedding failed: {e:#}")),
     }
 }
 
 /// What an index records to say which store generation it was built from.
 fn fingerprint_of(generation: u64) -> String {
     format!("generation:{generation}")
-}
-
-/// Open only the store: enough to run a registered tool, without loading the embedding model.
-pub fn open_store(paths: &Paths) -> anyhow::Result<Store> {
-    Ok(Store::open(&paths.db_path(), &paths.tools_dir())?)
 }
 
 /// The usage re-rank: score + w·c·(success_rate − ½), where c = min(runs, 10)/10 is how much

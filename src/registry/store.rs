@@ -3,37 +3,31 @@
 //! Tool files live in `tools/<name>/` (`tool.py`, `test_tool.py`, `tool.bytecode`, `meta.json`)
 //! so a person can read them; the database holds the metadata, usage and history, and is the
 //! source of truth for what is registered. A tool directory without a row is debris of an
-//! interrupted registration and is removed on open; a row without its directory is an orphan
-//! (`cleanup_orphaned_tools`).
+//! interrupted registration, removed by the next writer; a row without its directory is an
+//! orphan (`cleanup_orphaned_tools`).
 //!
 //! Registration order, so that a crash at any point leaves all or nothing:
-//! 1. write every file into `tools/.staging-<uuid>/`;
-//! 2. in one transaction: insert the row, bump the generation, rename the staging directory
-//!    into place, commit. A crash before the commit leaves a directory without a row (removed on
-//!    open); the search indexes record the generation they were built from and are rebuilt when
-//!    it differs.
+//! 1. write every file into `tools/.staging-<pid>-<uuid>/`;
+//! 2. under the home's write lock, in one transaction: insert the row, bump the generation,
+//!    rename the staging directory into place, commit. A crash before the commit leaves a
+//!    directory without a row (debris); the search indexes record the generation they were built
+//!    from and are rebuilt when it differs.
+//!
+//! Several processes share a home (a CLI command while the server runs). Debris is only what no
+//! live process owns: a staging directory whose process is gone, or an unclaimed directory seen
+//! under the write lock (the only place a rename and its commit happen).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Names the MCP server uses for its own tools; a registered tool may not shadow them.
-pub const RESERVED_NAMES: &[&str] = &[
-    "process_request",
-    "synthesize_capability",
-    "create_tool",
-    "search_tools",
-    "get_tool",
-    "list_tools",
-    "delete_tool",
-    "execute_tool",
-    "plan_execution",
-    "get_workflow_patterns",
-    "get_tool_relationships",
-    "start_session",
-    "get_recent_messages",
-];
+use super::lock::{HomeLock, ReadLock, WriteLock};
+
+/// Staging directories are `.staging-<pid>-<uuid>`: the pid tells debris from work in progress.
+const STAGING_PREFIX: &str = ".staging-";
 
 /// Each entry upgrades the schema by one version (`PRAGMA user_version`). Never edit a shipped
 /// entry: append a new one.
@@ -73,8 +67,6 @@ pub enum StoreError {
         "invalid tool name {0:?}: use a snake_case Python identifier (letters, digits, underscores; not starting with a digit)"
     )]
     InvalidName(String),
-    #[error("the name {0:?} is reserved for the MCP server's own tools: choose another")]
-    ReservedName(String),
     #[error("a tool named {0:?} is already registered: delete it first or choose another name")]
     Exists(String),
     #[error("the database {path}: {source}")]
@@ -89,7 +81,7 @@ pub enum StoreError {
 
 /// Everything stored about a tool. The seed's fields (`name`, `code`, `file_path`, `test_path`,
 /// `docstring`, `timestamp`) plus what the runtime and the executor need.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 pub struct ToolRecord {
     pub name: String,
     pub docstring: String,
@@ -108,19 +100,19 @@ pub struct ToolRecord {
 
 /// What registration takes: the seed's `add_tool` arguments plus the artefacts verification made.
 #[derive(Debug, Clone)]
-pub struct NewTool<'a> {
-    pub name: &'a str,
-    pub code: &'a str,
-    pub tests: &'a str,
-    pub docstring: &'a str,
-    pub parameters: &'a serde_json::Value,
-    pub returns: &'a serde_json::Value,
-    pub bytecode: &'a [u8],
-    pub verification: &'a str,
+pub struct NewTool {
+    pub name: String,
+    pub code: String,
+    pub tests: String,
+    pub docstring: String,
+    pub parameters: serde_json::Value,
+    pub returns: serde_json::Value,
+    pub bytecode: Vec<u8>,
+    pub verification: String,
 }
 
 /// Usage of one tool over its recent executions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Usage {
     pub runs: u32,
     pub successes: u32,
@@ -145,11 +137,50 @@ pub struct Execution<'a> {
     pub user_prompt: &'a str,
 }
 
+/// The store. `Send + Sync`: every method takes `&self` and borrows a connection from a small
+/// pool for the length of one statement or transaction, so concurrent callers (a server's
+/// requests) only wait for SQLite's own locking. Writers of the set of tools (add, delete,
+/// clean-up) hold the home's [`WriteLock`], which other processes sharing the home respect too.
 pub struct Store {
-    conn: Connection,
+    pool: Mutex<Vec<Connection>>,
     db_path: PathBuf,
     tools_dir: PathBuf,
+    lock: HomeLock,
 }
+
+/// A connection on loan from the pool; it goes back when dropped.
+struct Conn<'a> {
+    conn: Option<Connection>,
+    store: &'a Store,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("held until drop")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            let mut pool = self.store.pool.lock().unwrap_or_else(|p| p.into_inner());
+            // A burst may have opened more; keep a few for the next one.
+            if pool.len() < POOL_KEEP {
+                pool.push(c);
+            }
+        }
+    }
+}
+
+/// Idle connections kept for reuse.
+const POOL_KEEP: usize = 8;
 
 pub fn validate_name(name: &str) -> Result<(), StoreError> {
     let mut chars = name.chars();
@@ -159,9 +190,6 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     if !ok {
         return Err(StoreError::InvalidName(name.into()));
     }
-    if RESERVED_NAMES.contains(&name) {
-        return Err(StoreError::ReservedName(name.into()));
-    }
     Ok(())
 }
 
@@ -170,32 +198,62 @@ fn now() -> String {
 }
 
 impl Store {
-    /// Open (creating, migrating) the store and remove debris of interrupted registrations.
-    pub fn open(db_path: &Path, tools_dir: &Path) -> Result<Store, StoreError> {
+    /// Open (creating, migrating) the store in `home` layout: the database at `db_path`, tool
+    /// directories under `tools_dir`, writers coordinating through `lock_path`.
+    pub fn open(db_path: &Path, tools_dir: &Path, lock_path: &Path) -> Result<Store, StoreError> {
         let io = |source| StoreError::Io { path: tools_dir.to_path_buf(), source };
         std::fs::create_dir_all(tools_dir).map_err(io)?;
         if let Some(parent) = db_path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let db = |source| StoreError::Db { path: db_path.to_path_buf(), source };
-        let mut conn = Connection::open(db_path).map_err(db)?;
+        let lock = HomeLock::new(lock_path).map_err(io)?;
+        let store = Store { pool: Mutex::new(Vec::new()), db_path: db_path.to_path_buf(), tools_dir: tools_dir.to_path_buf(), lock };
+        let mut conn = store.conn()?;
+        migrate(&mut conn, db_path)?;
+        drop(conn);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let conn = Connection::open(&self.db_path).map_err(db)?;
+        // Set first: the pragmas below may wait for another process's lock.
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db)?;
         // WAL: readers (the MCP server, a CLI) don't block the writer; NORMAL sync is durable
         // across process crashes, which is the failure registration is built for.
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(db)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-        migrate(&mut conn, db_path)?;
-        let store = Store { conn, db_path: db_path.to_path_buf(), tools_dir: tools_dir.to_path_buf() };
-        store.remove_debris()?;
-        Ok(store)
+        Ok(conn)
+    }
+
+    fn conn(&self) -> Result<Conn<'_>, StoreError> {
+        let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        Ok(Conn { conn: Some(conn), store: self })
+    }
+
+    /// Take the home's write lock (blocking until other writers, in this process or another,
+    /// are done). Changes to the set of tools need it.
+    pub fn write_lock(&self) -> Result<WriteLock, StoreError> {
+        self.lock.exclusive().map_err(|source| StoreError::Io { path: self.lock.path().to_path_buf(), source })
+    }
+
+    /// Take the home's lock shared: no writer changes the tools or the index while it is held.
+    pub fn read_lock(&self) -> Result<ReadLock, StoreError> {
+        self.lock.shared().map_err(|source| StoreError::Io { path: self.lock.path().to_path_buf(), source })
     }
 
     fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Db { path: self.db_path.clone(), source }
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// Run `f` on a pooled connection (for tables other modules keep in the same database).
+    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> Result<R, StoreError> {
+        let mut c = self.conn()?;
+        Ok(f(&mut c))
     }
 
     pub fn tool_dir(&self, name: &str) -> PathBuf {
@@ -205,80 +263,114 @@ impl Store {
     /// Counter bumped by every change of the set of tools; indexes record the value they match.
     pub fn generation(&self) -> Result<u64, StoreError> {
         let v: String = self
-            .conn
+            .conn()?
             .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| r.get(0))
             .map_err(self.db_err())?;
         Ok(v.parse().unwrap_or(0))
     }
 
-    /// Directories that no row claims: staging leftovers and renames whose commit never happened.
-    fn remove_debris(&self) -> Result<(), StoreError> {
+    /// [`Store::remove_debris`] if no writer holds the lock now (opening never waits for one).
+    pub fn try_remove_debris(&self) -> Result<(), StoreError> {
+        let lock = self.lock.try_exclusive().map_err(|source| StoreError::Io { path: self.lock.path().to_path_buf(), source })?;
+        if let Some(lock) = lock {
+            self.remove_debris(&lock)?;
+        }
+        Ok(())
+    }
+
+    /// Remove directories that no row claims: staging leftovers of dead processes, and renames
+    /// whose commit never happened. Only under the write lock, the one place a rename and its
+    /// commit happen, so what it removes is owned by no live registration.
+    pub fn remove_debris(&self, _lock: &WriteLock) -> Result<Vec<PathBuf>, StoreError> {
         let io = |source| StoreError::Io { path: self.tools_dir.clone(), source };
+        let mut removed = Vec::new();
         for entry in std::fs::read_dir(&self.tools_dir).map_err(io)? {
             let entry = entry.map_err(io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if !entry.file_type().map_err(io)?.is_dir() {
                 continue;
             }
-            let claimed = !name.starts_with('.') && self.exists(&name)?;
-            if !claimed {
+            let debris = match name.strip_prefix(STAGING_PREFIX) {
+                // Staging is written before the lock is taken: keep what a live process is writing.
+                Some(rest) => !rest.split('-').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(process_alive),
+                None => name.starts_with('.') || !self.exists(&name)?,
+            };
+            if debris {
                 tracing::info!(dir = %entry.path().display(), "removing debris of an interrupted registration");
                 std::fs::remove_dir_all(entry.path()).map_err(io)?;
+                removed.push(entry.path());
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     pub fn exists(&self, name: &str) -> Result<bool, StoreError> {
-        self.conn
+        self.conn()?
             .query_row("SELECT 1 FROM tools WHERE name = ?1", [name], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
             .map_err(self.db_err())
     }
 
-    /// Register a tool: all files and the row, or nothing (see the module doc).
-    pub fn add(&mut self, t: &NewTool<'_>) -> Result<ToolRecord, StoreError> {
-        validate_name(t.name)?;
-        if self.exists(t.name)? {
-            return Err(StoreError::Exists(t.name.into()));
+    /// Register a tool: all files and the row, or nothing (see the module doc), under the
+    /// caller's write lock.
+    pub fn add(&self, t: &NewTool, lock: &WriteLock) -> Result<ToolRecord, StoreError> {
+        validate_name(&t.name)?;
+        if self.exists(&t.name)? {
+            return Err(StoreError::Exists(t.name.clone()));
         }
-        let staging = self.tools_dir.join(format!(".staging-{}", uuid::Uuid::new_v4()));
-        let result = self.add_from_staging(t, &staging);
+        let staging = self.tools_dir.join(format!("{STAGING_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+        let result = self.stage(t, &staging).and_then(|rec| {
+            self.commit_staged(&rec, &staging, lock)?;
+            Ok(rec)
+        });
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&staging);
         }
         result
     }
 
-    fn add_from_staging(&mut self, t: &NewTool<'_>, staging: &Path) -> Result<ToolRecord, StoreError> {
+    /// Write every file of the tool into `staging`; no lock needed, the directory is this call's.
+    fn stage(&self, t: &NewTool, staging: &Path) -> Result<ToolRecord, StoreError> {
         let io = |source| StoreError::Io { path: staging.to_path_buf(), source };
         let code_hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.code.as_bytes()));
-        let timestamp = now();
-        let final_dir = self.tool_dir(t.name);
+        let final_dir = self.tool_dir(&t.name);
         let rec = ToolRecord {
-            name: t.name.into(),
-            docstring: t.docstring.into(),
-            code: t.code.into(),
-            tests: t.tests.into(),
+            name: t.name.clone(),
+            docstring: t.docstring.clone(),
+            code: t.code.clone(),
+            tests: t.tests.clone(),
             parameters: t.parameters.clone(),
             returns: t.returns.clone(),
             code_hash,
-            verification: t.verification.into(),
+            verification: t.verification.clone(),
             file_path: final_dir.join("tool.py").display().to_string(),
             test_path: final_dir.join("test_tool.py").display().to_string(),
-            timestamp,
+            timestamp: now(),
         };
         std::fs::create_dir_all(staging).map_err(io)?;
         write_synced(&staging.join("tool.py"), t.code.as_bytes()).map_err(io)?;
         write_synced(&staging.join("test_tool.py"), t.tests.as_bytes()).map_err(io)?;
-        write_synced(&staging.join("tool.bytecode"), t.bytecode).map_err(io)?;
+        write_synced(&staging.join("tool.bytecode"), &t.bytecode).map_err(io)?;
         let meta = serde_json::to_vec_pretty(&rec).expect("a record serializes");
         write_synced(&staging.join("meta.json"), &meta).map_err(io)?;
+        Ok(rec)
+    }
 
-        let db_path = self.db_path.clone();
-        let db = |source| StoreError::Db { path: db_path.clone(), source };
-        let tx = self.conn.transaction().map_err(db)?;
+    /// In one transaction, under the write lock: insert the row, bump the generation, move the
+    /// staged directory into place, commit.
+    fn commit_staged(&self, rec: &ToolRecord, staging: &Path, lock: &WriteLock) -> Result<(), StoreError> {
+        self.remove_debris(lock)?;
+        let io = |source| StoreError::Io { path: staging.to_path_buf(), source };
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let final_dir = self.tool_dir(&rec.name);
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let taken = tx.query_row("SELECT 1 FROM tools WHERE name = ?1", [&rec.name], |_| Ok(())).optional().map_err(db)?;
+        if taken.is_some() {
+            // Another writer registered the same name since the first check.
+            return Err(StoreError::Exists(rec.name.clone()));
+        }
         tx.execute(
             "INSERT INTO tools (name, docstring, code, tests, parameters, returns, code_hash, verification, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -297,7 +389,7 @@ impl Store {
         .map_err(db)?;
         bump_generation(&tx).map_err(db)?;
         if final_dir.exists() {
-            // A directory no row claims (the exists() check passed): debris, replace it.
+            // A directory no row claims (checked in this transaction): debris, replace it.
             std::fs::remove_dir_all(&final_dir).map_err(io)?;
         }
         std::fs::rename(staging, &final_dir).map_err(io)?;
@@ -305,12 +397,12 @@ impl Store {
             let _ = std::fs::remove_dir_all(&final_dir);
             return Err(db(e));
         }
-        Ok(rec)
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Result<Option<ToolRecord>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn()?;
+        let mut stmt = conn
             .prepare_cached(
                 "SELECT name, docstring, code, tests, parameters, returns, code_hash, verification, created_at
                  FROM tools WHERE name = ?1",
@@ -339,8 +431,8 @@ impl Store {
     }
 
     pub fn all(&self) -> Result<Vec<ToolRecord>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn()?;
+        let mut stmt = conn
             .prepare_cached(
                 "SELECT name, docstring, code, tests, parameters, returns, code_hash, verification, created_at
                  FROM tools ORDER BY name",
@@ -351,7 +443,7 @@ impl Store {
     }
 
     pub fn count(&self) -> Result<usize, StoreError> {
-        self.conn
+        self.conn()?
             .query_row("SELECT COUNT(*) FROM tools", [], |r| r.get::<_, i64>(0))
             .map(|n| n as usize)
             .map_err(self.db_err())
@@ -363,11 +455,25 @@ impl Store {
         std::fs::read(&p).map_err(|source| StoreError::Io { path: p, source })
     }
 
-    /// Delete a tool: the row first (the commit is the point of no return), then its files.
-    pub fn delete(&mut self, name: &str) -> Result<bool, StoreError> {
-        let db_path = self.db_path.clone();
-        let db = |source| StoreError::Db { path: db_path.clone(), source };
-        let tx = self.conn.transaction().map_err(db)?;
+    /// What running a tool needs, without its source and tests: `(code_hash, parameters)`.
+    pub fn runnable(&self, name: &str) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT code_hash, parameters FROM tools WHERE name = ?1").map_err(self.db_err())?;
+        stmt.query_row([name], |r| {
+            let params: String = r.get(1)?;
+            Ok((r.get(0)?, serde_json::from_str(&params).unwrap_or(serde_json::Value::Null)))
+        })
+        .optional()
+        .map_err(self.db_err())
+    }
+
+    /// Delete a tool: the row first (the commit is the point of no return), then its files,
+    /// under the caller's write lock.
+    pub fn delete(&self, name: &str, _lock: &WriteLock) -> Result<bool, StoreError> {
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let n = tx.execute("DELETE FROM tools WHERE name = ?1", [name]).map_err(db)?;
         if n == 0 {
             return Ok(false);
@@ -381,8 +487,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Rows whose files are gone (deleted by hand): remove them. Returns how many.
-    pub fn cleanup_orphans(&mut self) -> Result<Vec<String>, StoreError> {
+    /// Rows whose files are gone (deleted by hand): remove them. Returns their names.
+    pub fn cleanup_orphans(&self, lock: &WriteLock) -> Result<Vec<String>, StoreError> {
         let orphans: Vec<String> = self
             .all()?
             .into_iter()
@@ -390,14 +496,15 @@ impl Store {
             .map(|t| t.name)
             .collect();
         for name in &orphans {
-            self.delete(name)?;
+            self.delete(name, lock)?;
         }
+        self.remove_debris(lock)?;
         Ok(orphans)
     }
 
     pub fn log_execution(&self, e: &Execution<'_>) -> Result<i64, StoreError> {
-        self.conn
-            .execute(
+        let conn = self.conn()?;
+        conn.execute(
                 "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -413,12 +520,12 @@ impl Store {
                 ],
             )
             .map_err(self.db_err())?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     /// Success counts over each tool's `recent` latest executions.
     pub fn usage(&self, name: &str, recent: u32) -> Result<Usage, StoreError> {
-        self.conn
+        self.conn()?
             .query_row(
                 "SELECT COUNT(*), COALESCE(SUM(success), 0) FROM
                    (SELECT success FROM executions WHERE tool_name = ?1 ORDER BY id DESC LIMIT ?2)",
@@ -436,18 +543,30 @@ fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let db = |source| StoreError::Db { path: path.to_path_buf(), source };
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
     let known = MIGRATIONS.len() as i64;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if version == known {
+        return Ok(());
+    }
+    // Immediate, and the version read again inside: two processes opening a new home at once
+    // must not both run the same migration.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
     if version > known {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, known });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let tx = conn.transaction().map_err(db)?;
+    for sql in MIGRATIONS.iter().skip(version as usize) {
         tx.execute_batch(sql).map_err(db)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1).map_err(db)?;
-        tx.commit().map_err(db)?;
     }
+    tx.pragma_update(None, "user_version", known).map_err(db)?;
+    tx.commit().map_err(db)?;
     Ok(())
+}
+
+/// Whether a process of this id is running (Linux: `/proc`). Our own id counts as alive: other
+/// threads of this process may be staging.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || (pid != 0 && Path::new("/proc").join(pid.to_string()).exists())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,0 +1,382 @@
+//! The front door: [`Toolsmith`], the one API the CLI, the orchestrator and the MCP server use.
+//!
+//! It owns every component, built from one [`Config`]: the store (opened at once: it is
+//! cheap), and, each on first use, the shared runtime, the embedder and the search index, the
+//! LLM client and the Docker sandbox — so `tools count` never loads a model and `run NAME` never
+//! opens Docker. Its methods are async and mirror the seed's names; blocking work (host calls,
+//! SQLite, Docker verification, embedding) is moved off the async threads inside them. Options
+//! (verification mode, repair rounds, limits, grants) are per call.
+//!
+//! `Toolsmith` is cheap to clone and `Send + Sync`: a server shares one between its requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use toolsmith_host::{Grant, Runtime};
+
+use crate::config::{Config, EmbedderChoice};
+use crate::error::{Error, Result};
+use crate::executor::{RunOptions, RunOutput, ToolExecutor};
+use crate::llm::{LlmClient, OpenAiEmbedder};
+use crate::registry::embed::{AsyncEmbedder, CachedAsync, CachedEmbedder, LocalMiniLm, OnBlockingThreads};
+use crate::registry::index::{DEFAULT_MIN_SCORE, SearchMode};
+use crate::registry::{
+    CapabilityRegistry, RERANK_RECENT, RebuildReport, Store, ToolMatch, ToolRecord, Usage, blocking, on_store,
+};
+use crate::runtime::{self, Usage as RuntimeUsage};
+use crate::sandbox::{SandboxError, SecureSandbox};
+use crate::synthesis::{Candidate, DEFAULT_REPAIR_ROUNDS, Events, Pipeline, SynthesisResult, VerifyMode};
+
+/// The names of the MCP server's built-in tools: no registered tool may take them, whichever
+/// face registers it, since every registered tool is also served under its own name.
+pub const BUILT_IN_TOOL_NAMES: &[&str] = &[
+    "process_request",
+    "synthesize_capability",
+    "create_tool",
+    "search_tools",
+    "get_tool",
+    "list_tools",
+    "delete_tool",
+    "execute_tool",
+    "plan_execution",
+    "get_workflow_patterns",
+    "get_tool_relationships",
+    "start_session",
+    "get_recent_messages",
+];
+
+/// How to search.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchOptions {
+    /// Smallest similarity reported.
+    pub threshold: f32,
+    pub limit: usize,
+    pub mode: SearchMode,
+    /// Reorder close candidates by their recent success rate.
+    pub rerank: bool,
+}
+
+impl Default for SearchOptions {
+    fn default() -> SearchOptions {
+        SearchOptions { threshold: 0.0, limit: 5, mode: SearchMode::Hybrid, rerank: true }
+    }
+}
+
+/// How to verify a new tool.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateOptions {
+    pub verify: VerifyMode,
+    /// Repair rounds after failing tests (synthesis only).
+    pub repair_rounds: u32,
+}
+
+impl Default for CreateOptions {
+    fn default() -> CreateOptions {
+        CreateOptions { verify: VerifyMode::Docker, repair_rounds: DEFAULT_REPAIR_ROUNDS }
+    }
+}
+
+/// A tool with its recent usage (`tools show`, MCP `get_tool`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ToolDetail {
+    #[serde(flatten)]
+    pub tool: ToolRecord,
+    pub usage: Usage,
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Toolsmith {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    usage: RuntimeUsage,
+    store: Arc<Store>,
+    executor: OnceCell<Arc<ToolExecutor>>,
+    registry: OnceCell<CapabilityRegistry>,
+    sandbox: OnceCell<SecureSandbox>,
+    llm: std::result::Result<LlmClient, String>,
+}
+
+impl Toolsmith {
+    /// Open the store of `config`'s home; everything else opens on first use. `usage` says
+    /// whether this process serves many calls (keep instances ready) or makes a few.
+    pub async fn open(config: Config, usage: RuntimeUsage) -> Result<Toolsmith> {
+        let paths = config.paths.clone();
+        let store = blocking(move || -> Result<Store> {
+            crate::synthesis::remove_stale_scratch(&paths.scratch_dir());
+            Ok(Store::open(&paths.db_path(), &paths.tools_dir(), &paths.lock_file())?)
+        })
+        .await??;
+        let llm = match &config.llm {
+            Ok(c) => LlmClient::new(c.clone()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        Ok(Toolsmith {
+            inner: Arc::new(Inner {
+                config,
+                usage,
+                store: Arc::new(store),
+                executor: OnceCell::new(),
+                registry: OnceCell::new(),
+                sandbox: OnceCell::new(),
+                llm,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The shared runtime, loaded (and compiled, the first time on this machine) on first use.
+    pub async fn runtime(&self) -> Result<Arc<Runtime>> {
+        Ok(self.executor().await?.runtime().clone())
+    }
+
+    async fn executor(&self) -> Result<&Arc<ToolExecutor>> {
+        self.inner
+            .executor
+            .get_or_try_init(|| async {
+                let (config, usage, store) = (self.inner.config.clone(), self.inner.usage, self.inner.store.clone());
+                blocking(move || -> Result<Arc<ToolExecutor>> {
+                    let rt = runtime::open(&config, usage)?;
+                    Ok(Arc::new(ToolExecutor::new(Arc::new(rt), store)))
+                })
+                .await?
+            })
+            .await
+    }
+
+    /// The registry with its search index (loading the embedder on first use).
+    pub async fn registry(&self) -> Result<&CapabilityRegistry> {
+        self.inner
+            .registry
+            .get_or_try_init(|| async {
+                let embedder = self.embedder().await?;
+                CapabilityRegistry::open(self.inner.store.clone(), self.inner.config.paths.index_dir(), embedder).await
+            })
+            .await
+    }
+
+    async fn embedder(&self) -> Result<Arc<dyn AsyncEmbedder>> {
+        let config = &self.inner.config;
+        let db = config.paths.db_path();
+        let cache_conn = move || {
+            rusqlite::Connection::open(&db)
+                .map_err(|e| Error::Internal(format!("opening {} for the embedding cache: {e}", db.display())))
+        };
+        match config.embedder {
+            EmbedderChoice::Local => {
+                let dir = runtime::model_dir(config).path;
+                blocking(move || -> Result<Arc<dyn AsyncEmbedder>> {
+                    let model = LocalMiniLm::load(&dir).map_err(|e| Error::RuntimeMissing(format!("{e:#}")))?;
+                    let cached = CachedEmbedder::new(model, cache_conn()?).map_err(Error::internal)?;
+                    Ok(Arc::new(OnBlockingThreads(Arc::new(cached))))
+                })
+                .await?
+            }
+            EmbedderChoice::OpenAi => {
+                let remote = OpenAiEmbedder::connect(self.llm()?.clone()).await.map_err(|e| match e
+                    .downcast::<crate::llm::LlmError>()
+                {
+                    Ok(llm) => llm.into(),
+                    Err(e) => Error::Internal(format!("{e:#}")),
+                })?;
+                let conn = blocking(cache_conn).await??;
+                Ok(Arc::new(CachedAsync::new(remote, conn).map_err(Error::internal)?))
+            }
+        }
+    }
+
+    /// The model client, or `not_configured` naming what to set.
+    pub fn llm(&self) -> Result<&LlmClient> {
+        self.inner.llm.as_ref().map_err(|e| Error::NotConfigured(e.clone()))
+    }
+
+    /// The Docker sandbox with its image present, connected on first use.
+    pub async fn sandbox(&self) -> Result<&SecureSandbox> {
+        Ok(self
+            .inner
+            .sandbox
+            .get_or_try_init(|| async {
+                let sb = SecureSandbox::connect().await?;
+                if sb.image_info().await?.is_none() {
+                    return Err(SandboxError::ImageMissing { tag: sb.image().to_string() });
+                }
+                Ok(sb)
+            })
+            .await?)
+    }
+
+    // --- running tools -------------------------------------------------------------------------
+
+    /// The seed's `execute_tool`: run a registered tool with JSON arguments (checked against its
+    /// parameter schema), under `opts`; the execution is logged.
+    pub async fn run_tool(&self, name: &str, args_json: &str, opts: RunOptions) -> Result<RunOutput> {
+        check_grants(&opts.grants)?;
+        let ex = self.executor().await?.clone();
+        let (name, args) = (name.to_string(), args_json.to_string());
+        blocking(move || ex.execute(&name, &args, &opts)).await?
+    }
+
+    /// Compile `source` and call `function` once, registering nothing.
+    pub async fn run_source(
+        &self,
+        source: &str,
+        filename: &str,
+        function: &str,
+        args_json: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutput> {
+        check_grants(&opts.grants)?;
+        let ex = self.executor().await?.clone();
+        let (source, filename, function, args) =
+            (source.to_string(), filename.to_string(), function.to_string(), args_json.to_string());
+        blocking(move || crate::executor::run_source(ex.runtime(), &source, &filename, &function, &args, &opts)).await?
+    }
+
+    /// [`Toolsmith::run_source`] of a file; `function` defaults to the file's stem.
+    pub async fn run_file(
+        &self,
+        file: &Path,
+        function: Option<&str>,
+        args_json: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutput> {
+        let source = tokio::fs::read_to_string(file)
+            .await
+            .map_err(|e| Error::InvalidArguments(format!("cannot read {}: {e}", file.display())))?;
+        let function = match function {
+            Some(f) => f.to_string(),
+            None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
+        let filename = file.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "tool.py".into());
+        self.run_source(&source, &filename, &function, args_json, opts).await
+    }
+
+    // --- the registry ----------------------------------------------------------------------------
+
+    /// Ranked matches for `query` at or above `opts.threshold`.
+    pub async fn search_tools(&self, query: &str, opts: SearchOptions) -> Result<Vec<ToolMatch>> {
+        let hits = self.registry().await?.search(query, opts.limit, opts.mode, opts.rerank).await?;
+        Ok(hits.into_iter().filter(|m| m.similarity_score >= opts.threshold).collect())
+    }
+
+    /// The seed's `search_tool`: the best tool at or above `threshold` (default
+    /// [`DEFAULT_MIN_SCORE`]), or none.
+    pub async fn search_tool(&self, query: &str, threshold: Option<f32>) -> Result<Option<ToolMatch>> {
+        self.registry().await?.search_tool(query, Some(threshold.unwrap_or(DEFAULT_MIN_SCORE)), true).await
+    }
+
+    pub async fn get_tool_by_name(&self, name: &str) -> Result<Option<ToolRecord>> {
+        let name = name.to_string();
+        on_store(&self.inner.store, move |st| st.get(&name)).await
+    }
+
+    /// A tool with its recent usage; `not_found` when there is none.
+    pub async fn get_tool(&self, name: &str) -> Result<ToolDetail> {
+        let (st, name) = (self.inner.store.clone(), name.to_string());
+        blocking(move || -> Result<ToolDetail> {
+            let tool = st.get(&name)?.ok_or_else(|| Error::NotFound(name.clone()))?;
+            let usage = st.usage(&name, RERANK_RECENT)?;
+            Ok(ToolDetail { tool, usage })
+        })
+        .await?
+    }
+
+    pub async fn get_all_tools(&self) -> Result<Vec<ToolRecord>> {
+        on_store(&self.inner.store, Store::all).await
+    }
+
+    pub async fn count_tools(&self) -> Result<usize> {
+        on_store(&self.inner.store, Store::count).await
+    }
+
+    /// Delete a tool (row, files, index entry); `false` when there was none.
+    pub async fn delete_tool(&self, name: &str) -> Result<bool> {
+        let deleted = self.registry().await?.delete_tool(name).await?;
+        if let Some(ex) = self.inner.executor.get() {
+            ex.forget(name);
+        }
+        Ok(deleted)
+    }
+
+    /// The seed's `cleanup_orphaned_tools`: remove tools whose files were deleted by hand.
+    pub async fn cleanup_orphaned_tools(&self) -> Result<Vec<String>> {
+        self.registry().await?.cleanup_orphaned_tools().await
+    }
+
+    /// Re-derive the search index from the store. When opening the registry already rebuilt
+    /// it (it did not match the store), that rebuild is reported instead of doing a second.
+    pub async fn rebuild_index(&self) -> Result<RebuildReport> {
+        let reg = self.registry().await?;
+        match reg.take_rebuilt() {
+            Some(r) => Ok(r),
+            None => reg.rebuild_index("requested").await,
+        }
+    }
+
+    // --- new tools -------------------------------------------------------------------------------
+
+    async fn pipeline<'a>(
+        &'a self,
+        opts: CreateOptions,
+        llm: Option<&'a LlmClient>,
+        events: Events<'a>,
+    ) -> Result<Pipeline<'a>> {
+        let sandbox = match opts.verify {
+            VerifyMode::WasmOnly => None,
+            VerifyMode::Docker => Some(self.sandbox().await?),
+        };
+        Ok(Pipeline {
+            runtime: self.runtime().await?,
+            registry: self.registry().await?,
+            sandbox,
+            llm,
+            verify: opts.verify,
+            repair_rounds: opts.repair_rounds,
+            reserved: BUILT_IN_TOOL_NAMES,
+            scratch: self.inner.config.paths.scratch_dir(),
+            events,
+        })
+    }
+
+    /// The seed's `create_tool` (`toolsmith tools add`): verify a tool written outside (by a
+    /// person or another agent) and register it. Fails early, before any test runs, when what
+    /// `opts` asks for is missing (Docker, its image, the runtime, the embedder).
+    pub async fn create_tool(&self, candidate: &Candidate, opts: CreateOptions, events: Events<'_>) -> Result<ToolRecord> {
+        let p = self.pipeline(opts, None, events).await?;
+        p.create_tool(candidate).await.map_err(Error::Verification)
+    }
+
+    /// The seed's `synthesize_capability`: write, verify and register a tool from a sentence.
+    /// Setup failures (no model, no Docker) are errors; everything after is in the result.
+    pub async fn synthesize_capability(
+        &self,
+        prompt: &str,
+        opts: CreateOptions,
+        events: Events<'_>,
+    ) -> Result<SynthesisResult> {
+        let llm = self.llm()?;
+        let p = self.pipeline(opts, Some(llm), events).await?;
+        Ok(p.synthesize_capability(prompt).await)
+    }
+}
+
+/// Granted directories must exist and be directories: say which one is not.
+fn check_grants(grants: &[Grant]) -> Result<()> {
+    match grants.iter().find(|g| !g.host_path.is_dir()) {
+        Some(bad) => Err(Error::InvalidArguments(format!("--allow-read {}: not a directory", bad.host_path.display()))),
+        None => Ok(()),
+    }
+}
