@@ -15,7 +15,7 @@ use crate::registry::StoreError;
 use crate::sandbox::SandboxError;
 use crate::synthesis::Step;
 
-/// What went wrong, as a stable name. `schemas/error-kinds.json` lists each with its meaning.
+/// What went wrong, as a stable name. `schemas/error-kinds.schema.json` lists each with its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

@@ -14,6 +14,7 @@ mod facade;
 pub mod llm;
 pub mod registry;
 pub mod runtime;
+pub mod schemas;
 pub mod sandbox;
 pub mod synthesis;
 pub mod text;

@@ -1,10 +1,15 @@
-//! The JSON Schemas in `schemas/` describe what really crosses the boundaries: real outputs of
-//! the CLI and the library are validated against them here, so a schema cannot drift from the code.
+//! The JSON Schemas in `schemas/` describe what really crosses the boundaries. Most are generated
+//! from the types (`toolsmith::schemas`): a file that differs from what the types give fails here
+//! (`TOOLSMITH_WRITE_SCHEMAS=1 cargo test --test schemas` rewrites them). Real outputs of the CLI
+//! are validated against every schema, generated or hand-written.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use support::{LlmServer, Reply, fixture};
 
 fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas")
@@ -42,6 +47,37 @@ fn json_out(mut c: Command) -> Value {
 }
 
 #[test]
+fn generated_schemas_match_the_files() {
+    let write = std::env::var("TOOLSMITH_WRITE_SCHEMAS").as_deref() == Ok("1");
+    let mut stale = vec![];
+    for (file, schema) in toolsmith::schemas::published() {
+        let path = schemas_dir().join(&file);
+        let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        if write {
+            std::fs::write(&path, &text).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            stale.push(file.clone());
+        }
+        // Each is a schema a validator accepts.
+        jsonschema::options().with_retriever(LocalSchemas).build(&schema).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    assert!(stale.is_empty(), "schemas differ from the types: {stale:?} (TOOLSMITH_WRITE_SCHEMAS=1 cargo test --test schemas)");
+}
+
+#[test]
+fn every_error_kind_is_published_with_its_meaning() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schemas_dir().join("error-kinds.schema.json")).unwrap()).unwrap();
+    let listed: Vec<&str> = schema["oneOf"].as_array().unwrap().iter().map(|k| k["const"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = toolsmith::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(listed, kinds);
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for k in kinds {
+        assert!(readme.contains(&format!("`{k}`")), "README.md does not list the error kind `{k}`");
+    }
+}
+
+#[test]
 fn cli_outputs_match_their_schemas() {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
@@ -61,7 +97,7 @@ fn cli_outputs_match_their_schemas() {
     let mut c = toolsmith(home.path());
     c.current_dir(work.path()).args(["run", "--file", "spin.py", "--timeout-ms", "100", "--json"]);
     let failed = json_out(c);
-    assert_eq!(failed["error_type"], "Timeout");
+    assert_eq!(failed["error_type"], "timeout");
     check("run-outcome.schema.json", &failed);
 
     let mut c = toolsmith(home.path());
@@ -98,6 +134,31 @@ fn cli_outputs_match_their_schemas() {
     c.args(["synthesize", "add two numbers", "--verify", "wasm-only", "--json"]);
     let synth = json_out(c);
     assert_eq!(synth["success"], false);
+    assert_eq!(synth["error_type"], "not_configured");
+    check("error-report.schema.json", &synth);
+
+    let mut c = toolsmith(home.path());
+    c.args(["tools", "search", "margin of each product", "--json"]);
+    let hits = json_out(c);
+    assert_eq!(hits[0]["name"], "profit_margins", "{hits:#}");
+    check("tool-matches.schema.json", &hits);
+    check("tool-detail.schema.json", &shown);
+
+    // A synthesis that fails at its spec (the scripted model never gives a valid one) still
+    // prints one object of the synthesis schema.
+    let server = LlmServer::start();
+    let wrong = || Reply::chat(fixture("synthesis/fibonacci/spec_wrong_type.json"));
+    server.on_chat([wrong(), wrong()]);
+    let mut c = toolsmith(home.path());
+    c.env("OPENAI_BASE_URL", server.base_url()).env("OPENAI_API_KEY", "sk-test").args([
+        "synthesize",
+        "add two numbers",
+        "--verify",
+        "wasm-only",
+        "--json",
+    ]);
+    let synth = json_out(c);
+    assert_eq!((synth["success"].as_bool(), synth["stage"].as_str()), (Some(false), Some("spec")), "{synth:#}");
     check("synthesis-result.schema.json", &synth);
 }
 
