@@ -64,8 +64,14 @@ fn check_runtime(config: &Config) -> Check {
         return Check {
             name: "python runtime",
             status: Status::Missing,
-            detail: format!("no component at {} (nor in the data dir {})", component.display(), config.data_dir.display()),
-            fix: Some("run scripts/install.sh (or guest-runtime/build.sh in a checkout), or set TOOLSMITH_RUNTIME".into()),
+            detail: format!(
+                "no component at {} (nor in the data dir {})",
+                component.display(),
+                config.data_dir.display()
+            ),
+            fix: Some(
+                "run scripts/install.sh (or guest-runtime/build.sh in a checkout), or set TOOLSMITH_RUNTIME".into(),
+            ),
             required: true,
         };
     }
@@ -104,7 +110,8 @@ fn check_model(config: &Config) -> Check {
         name: "embedding model",
         status: if present { Status::Ok } else { Status::Missing },
         detail: format!("all-MiniLM-L6-v2 at {} (from the {})", dir.display(), found.source),
-        fix: (!present).then(|| "run scripts/install.sh or scripts/fetch-model.sh (needed to search and register tools)".into()),
+        fix: (!present)
+            .then(|| "run scripts/install.sh or scripts/fetch-model.sh (needed to search and register tools)".into()),
         required: false,
     }
 }

@@ -112,9 +112,8 @@ impl ToolExecutor {
         let start = Instant::now();
         let r = self.runtime.call(&prepared.bytecode, name, args_json, &call_options(opts));
         let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
-        let r: Result<RunOutput> = r
-            .map(|out| RunOutput { result: out.result, stdout: out.stdout, elapsed_ms })
-            .map_err(Error::from);
+        let r: Result<RunOutput> =
+            r.map(|out| RunOutput { result: out.result, stdout: out.stdout, elapsed_ms }).map_err(Error::from);
         let outputs = r.as_ref().ok().and_then(|o| serde_json::from_str::<Value>(o.result.get()).ok());
         let error_type = r.as_ref().err().map(|e| e.kind().as_str());
         let logged = self.store.log_execution(&Execution {
@@ -148,10 +147,8 @@ impl ToolExecutor {
         }
         let validator = jsonschema::validator_for(&parameters)
             .map_err(|e| Error::Internal(format!("the stored parameter schema of {name} is invalid: {e}")))?;
-        let bytecode = self
-            .store
-            .bytecode(name)
-            .map_err(|e| Error::Internal(format!("{e} (try `toolsmith tools cleanup`)")))?;
+        let bytecode =
+            self.store.bytecode(name).map_err(|e| Error::Internal(format!("{e} (try `toolsmith tools cleanup`)")))?;
         let p = Arc::new(Prepared { code_hash, bytecode: Arc::new(bytecode), validator });
         self.cache().insert(name.to_string(), p.clone());
         Ok(p)

@@ -354,7 +354,12 @@ impl Toolsmith {
     /// The seed's `create_tool` (`toolsmith tools add`): verify a tool written outside (by a
     /// person or another agent) and register it. Fails early, before any test runs, when what
     /// `opts` asks for is missing (Docker, its image, the runtime, the embedder).
-    pub async fn create_tool(&self, candidate: &Candidate, opts: CreateOptions, events: Events<'_>) -> Result<ToolRecord> {
+    pub async fn create_tool(
+        &self,
+        candidate: &Candidate,
+        opts: CreateOptions,
+        events: Events<'_>,
+    ) -> Result<ToolRecord> {
         let p = self.pipeline(opts, None, events).await?;
         p.create_tool(candidate).await.map_err(Error::Verification)
     }

@@ -14,8 +14,8 @@ mod facade;
 pub mod llm;
 pub mod registry;
 pub mod runtime;
-pub mod schemas;
 pub mod sandbox;
+pub mod schemas;
 pub mod synthesis;
 pub mod text;
 

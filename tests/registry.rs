@@ -17,8 +17,8 @@ use toolsmith::config::Paths;
 use toolsmith::registry::embed::{AsyncEmbedder, Embedder, LocalMiniLm, OnBlockingThreads};
 use toolsmith::registry::index::{DEFAULT_MIN_SCORE, IndexState, Manifest, SearchIndex, SearchMode};
 use toolsmith::registry::{
-    CapabilityRegistry, Execution, NewTool, RERANK_RECENT, RERANK_WEIGHT, RebuildReport, Store, ToolMatch,
-    ToolRecord, Usage, rerank_score,
+    CapabilityRegistry, Execution, NewTool, RERANK_RECENT, RERANK_WEIGHT, RebuildReport, Store, ToolMatch, ToolRecord,
+    Usage, rerank_score,
 };
 use toolsmith::runtime::{self, Usage as RuntimeUsage};
 use toolsmith::{BUILT_IN_TOOL_NAMES, Config, CreateOptions, Error, ErrorKind, Toolsmith};
@@ -441,7 +441,10 @@ fn bad_reserved_and_duplicate_names_are_refused_and_leave_nothing() {
         assert!(msg.contains(&format!("{bad:?}")) && msg.contains("snake_case"), "{bad:?}: unclear message: {msg}");
     }
     // The store itself reserves nothing; the facade keeps the MCP server's names free for every face.
-    let ts = reg.rt.block_on(Toolsmith::open(Config::from_env().unwrap().with_home(&h.paths.home), RuntimeUsage::OneShot)).unwrap();
+    let ts = reg
+        .rt
+        .block_on(Toolsmith::open(Config::from_env().unwrap().with_home(&h.paths.home), RuntimeUsage::OneShot))
+        .unwrap();
     for &reserved in BUILT_IN_TOOL_NAMES {
         let c = toolsmith::synthesis::Candidate {
             name: reserved.into(),

@@ -88,7 +88,9 @@ fn check_case(dir: &Path, source: &str, case: &Value) -> Result<(), String> {
             }
             Ok(())
         }
-        (other, _) => Err(format!("{ctx}: unexpected outcome {}", serde_json::to_string(&RunOutcome::of(other)).unwrap())),
+        (other, _) => {
+            Err(format!("{ctx}: unexpected outcome {}", serde_json::to_string(&RunOutcome::of(other)).unwrap()))
+        }
     }
 }
 

@@ -31,8 +31,10 @@ async fn sandbox(test: &str, limits: Limits) -> Option<SecureSandbox> {
         .get_or_init(|| {
             let s = sandbox.clone();
             async move {
-                let built =
-                    s.ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                let built = s
+                    .ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(built.image.tag)
             }

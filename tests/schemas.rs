@@ -61,7 +61,10 @@ fn generated_schemas_match_the_files() {
         // Each is a schema a validator accepts.
         jsonschema::options().with_retriever(LocalSchemas).build(&schema).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
-    assert!(stale.is_empty(), "schemas differ from the types: {stale:?} (TOOLSMITH_WRITE_SCHEMAS=1 cargo test --test schemas)");
+    assert!(
+        stale.is_empty(),
+        "schemas differ from the types: {stale:?} (TOOLSMITH_WRITE_SCHEMAS=1 cargo test --test schemas)"
+    );
 }
 
 #[test]

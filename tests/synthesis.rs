@@ -52,8 +52,10 @@ fn docker(test: &str) -> bool {
                     }
                     Err(e) => return Err(e.to_string()),
                 };
-                let built =
-                    sandbox.ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto).await.map_err(|e| e.to_string())?;
+                let built = sandbox
+                    .ensure_image(&toolsmith::Config::from_env().unwrap().paths.cache, BuildMode::Auto)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 eprintln!("sandbox image {} {:?} in {:.1} s", built.image.tag, built.method, built.seconds);
                 Ok(DockerState::Ready)
             })

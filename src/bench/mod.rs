@@ -317,7 +317,14 @@ pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Resu
     let rate = sustained(&ts, 2, calls).await?;
     rt.wait_for_stock(Duration::from_secs(5));
     let rss_after_calls_bytes = search::rss_bytes();
-    Ok(MemoryReport { tools, calls, rss_empty_bytes, rss_idle_bytes, rss_after_calls_bytes, calls_per_s: rate.calls_per_s })
+    Ok(MemoryReport {
+        tools,
+        calls,
+        rss_empty_bytes,
+        rss_idle_bytes,
+        rss_after_calls_bytes,
+        calls_per_s: rate.calls_per_s,
+    })
 }
 
 /// `toolsmith bench synth`: what verifying and registering a new tool costs once the model has

@@ -125,10 +125,8 @@ pub fn bench_search(
                 with_embedding.push(t.elapsed());
             }
         }
-        let throughput = threads
-            .iter()
-            .map(|&n| throughput(&index, &qs, n.max(1)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let throughput =
+            threads.iter().map(|&n| throughput(&index, &qs, n.max(1))).collect::<anyhow::Result<Vec<_>>>()?;
         let (hybrid_p50_ms, hybrid_p99_ms) = percentiles_ms(&mut hybrid);
         let (bm25_p50_ms, bm25_p99_ms) = percentiles_ms(&mut bm25);
         let (brute_force_p50_ms, brute_force_p99_ms) = percentiles_ms(&mut brute);

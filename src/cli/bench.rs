@@ -72,10 +72,19 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                     "fresh-instance call vs python3 subprocess: {:.0}x faster (p50)",
                     report.speedup_vs_subprocess
                 );
-                println!("{:<34} {:>8} {:>12} {:>9} {:>9}", "sustained, back to back", "callers", "calls/s", "p50 ms", "p99 ms");
-                for (label, rates) in [("run_tool (fresh instance)", &report.sustained), ("baseline: python3 subprocess", &report.subprocess_sustained)] {
+                println!(
+                    "{:<34} {:>8} {:>12} {:>9} {:>9}",
+                    "sustained, back to back", "callers", "calls/s", "p50 ms", "p99 ms"
+                );
+                for (label, rates) in [
+                    ("run_tool (fresh instance)", &report.sustained),
+                    ("baseline: python3 subprocess", &report.subprocess_sustained),
+                ] {
                     for r in rates {
-                        println!("{label:<34} {:>8} {:>12.0} {:>9.3} {:>9.3}", r.threads, r.calls_per_s, r.p50_ms, r.p99_ms);
+                        println!(
+                            "{label:<34} {:>8} {:>12.0} {:>9.3} {:>9.3}",
+                            r.threads, r.calls_per_s, r.p50_ms, r.p99_ms
+                        );
                     }
                 }
                 println!("per-tool artifact (bytecode): {} bytes", report.artifact_bytes);
@@ -131,7 +140,12 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                 println!("resident memory of a serving process (MiB):");
                 println!("  baseline, runtime + embedder + index, no tools: {:>8.1}", mb(r.rss_empty_bytes));
                 println!("  {} tools registered, each run once, idle:    {:>8.1}", r.tools, mb(r.rss_idle_bytes));
-                println!("  after {} more calls ({:.0}/s), idle:       {:>8.1}", r.calls, r.calls_per_s, mb(r.rss_after_calls_bytes));
+                println!(
+                    "  after {} more calls ({:.0}/s), idle:       {:>8.1}",
+                    r.calls,
+                    r.calls_per_s,
+                    mb(r.rss_after_calls_bytes)
+                );
             }
         }
         What::Synth { runs, json } => {

@@ -108,7 +108,10 @@ async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error>
                     t.name, t.timestamp, t.verification, d.usage.runs, d.usage.successes
                 );
                 println!("\n{}\n", terminal_safe(&t.docstring));
-                println!("parameters: {}", terminal_safe(&serde_json::to_string_pretty(&t.parameters).unwrap_or_default()));
+                println!(
+                    "parameters: {}",
+                    terminal_safe(&serde_json::to_string_pretty(&t.parameters).unwrap_or_default())
+                );
                 println!("\n# {}\n{}", t.file_path, terminal_safe(&t.code));
             }
         }

@@ -4,8 +4,8 @@
 
 use anyhow::Context;
 
-use crate::registry::embed::{AsyncEmbedder, EmbedFuture};
 use super::LlmClient;
+use crate::registry::embed::{AsyncEmbedder, EmbedFuture};
 
 pub struct OpenAiEmbedder {
     client: LlmClient,
@@ -16,8 +16,10 @@ pub struct OpenAiEmbedder {
 impl OpenAiEmbedder {
     /// Connects and asks for one embedding to learn the dimensions (models differ: 384 to 3072).
     pub async fn connect(client: LlmClient) -> anyhow::Result<OpenAiEmbedder> {
-        let probe =
-            client.generate_embedding("dimension probe").await.context("the embeddings endpoint did not answer a probe")?;
+        let probe = client
+            .generate_embedding("dimension probe")
+            .await
+            .context("the embeddings endpoint did not answer a probe")?;
         anyhow::ensure!(!probe.is_empty(), "the embeddings endpoint returned an empty vector");
         let id = format!("openai:{}:{}:{}", client.config().base_url, client.config().embedding_model, probe.len());
         Ok(OpenAiEmbedder { client, id, dim: probe.len() })

@@ -412,5 +412,3 @@ fn with_import(tests: String, name: &str) -> String {
     });
     if imports_it { tests } else { format!("from {name} import {name}\n{tests}") }
 }
-
-

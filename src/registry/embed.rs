@@ -244,8 +244,9 @@ impl EmbeddingCache {
             let mut conn = self.connection()?;
             let tx = conn.transaction()?;
             {
-                let mut ins = tx
-                    .prepare_cached("INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)")?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO embedding_cache (model, hash, vector) VALUES (?1, ?2, ?3)",
+                )?;
                 for (h, v) in hashes.iter().zip(vectors) {
                     ins.execute(params![self.model, h, vector_to_blob(v)])?;
                 }
@@ -360,8 +361,11 @@ impl<A: AsyncEmbedder> AsyncEmbedder for CachedAsync<A> {
                 Misses::of(&cache, &refs, dim)
             })
             .await?;
-            let vectors =
-                if misses.miss_texts.is_empty() { Vec::new() } else { self.inner.embed(misses.miss_texts.clone()).await? };
+            let vectors = if misses.miss_texts.is_empty() {
+                Vec::new()
+            } else {
+                self.inner.embed(misses.miss_texts.clone()).await?
+            };
             let cache = self.cache.clone();
             tokio::task::spawn_blocking(move || misses.fill(&cache, vectors)).await?
         })

@@ -251,4 +251,3 @@ pub fn build_index(dir: &Path, tools: &[IndexDoc], embedder: &dyn Embedder) -> a
     index.rebuild(&docs, "eval")?;
     Ok(index)
 }
-

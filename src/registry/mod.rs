@@ -110,13 +110,7 @@ impl CapabilityRegistry {
             IndexState::Opened => None,
         };
         let reg = CapabilityRegistry {
-            inner: Arc::new(Inner {
-                store,
-                index: RwLock::new(index),
-                index_dir,
-                embedder,
-                rebuilt: Mutex::new(None),
-            }),
+            inner: Arc::new(Inner { store, index: RwLock::new(index), index_dir, embedder, rebuilt: Mutex::new(None) }),
         };
         if let Some(reason) = reason {
             let report = reg.rebuild_if(&reason, true).await?;
@@ -202,7 +196,8 @@ impl CapabilityRegistry {
         let Some(tools) = tools else { return Ok(None) };
         let docs: Vec<IndexDoc> = tools.iter().map(index_doc).collect();
         let texts: Vec<String> = docs.iter().map(IndexDoc::embedding_text).collect();
-        let vectors = if texts.is_empty() { vec![] } else { self.inner.embedder.embed(texts).await.map_err(embed_error)? };
+        let vectors =
+            if texts.is_empty() { vec![] } else { self.inner.embedder.embed(texts).await.map_err(embed_error)? };
         let n = docs.len();
         let inner = self.inner.clone();
         blocking(move || -> Result<()> {
@@ -222,11 +217,8 @@ impl CapabilityRegistry {
     /// registration, and an index that misses it is rebuilt on the next open.
     pub async fn add_tool(&self, new: NewTool) -> Result<ToolRecord> {
         store::validate_name(&new.name)?;
-        let doc = IndexDoc {
-            name: new.name.clone(),
-            description: new.docstring.clone(),
-            params: params_of(&new.parameters),
-        };
+        let doc =
+            IndexDoc { name: new.name.clone(), description: new.docstring.clone(), params: params_of(&new.parameters) };
         let vector = self.inner.embedder.embed(vec![doc.embedding_text()]).await.map_err(embed_error)?.remove(0);
         self.refresh().await?;
         let inner = self.inner.clone();
@@ -254,7 +246,11 @@ impl CapabilityRegistry {
     /// (default [`index::DEFAULT_MIN_SCORE`]), or none.
     pub async fn search_tool(&self, query: &str, threshold: Option<f32>, rerank: bool) -> Result<Option<ToolMatch>> {
         let threshold = threshold.unwrap_or(index::DEFAULT_MIN_SCORE);
-        Ok(self.search(query, 10, SearchMode::Hybrid, rerank).await?.into_iter().find(|m| m.similarity_score >= threshold))
+        Ok(self
+            .search(query, 10, SearchMode::Hybrid, rerank)
+            .await?
+            .into_iter()
+            .find(|m| m.similarity_score >= threshold))
     }
 
     pub async fn get_tool_by_name(&self, name: &str) -> Result<Option<ToolRecord>> {
@@ -304,12 +300,7 @@ impl Inner {
     /// Apply one change to the index after the store committed it, under the same write lock.
     /// The index claims the new generation only if it held the previous one; otherwise it stays
     /// stale and the next refresh rebuilds it.
-    fn index_change(
-        &self,
-        name: &str,
-        _lock: &WriteLock,
-        change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>,
-    ) {
+    fn index_change(&self, name: &str, _lock: &WriteLock, change: impl FnOnce(&mut SearchIndex) -> anyhow::Result<()>) {
         let result = (|| -> anyhow::Result<()> {
             let now = self.store.generation()?;
             let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());

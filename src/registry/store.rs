@@ -207,7 +207,12 @@ impl Store {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let lock = HomeLock::new(lock_path).map_err(io)?;
-        let store = Store { pool: Mutex::new(Vec::new()), db_path: db_path.to_path_buf(), tools_dir: tools_dir.to_path_buf(), lock };
+        let store = Store {
+            pool: Mutex::new(Vec::new()),
+            db_path: db_path.to_path_buf(),
+            tools_dir: tools_dir.to_path_buf(),
+            lock,
+        };
         let mut conn = store.conn()?;
         migrate(&mut conn, db_path)?;
         drop(conn);
@@ -271,7 +276,10 @@ impl Store {
 
     /// [`Store::remove_debris`] if no writer holds the lock now (opening never waits for one).
     pub fn try_remove_debris(&self) -> Result<(), StoreError> {
-        let lock = self.lock.try_exclusive().map_err(|source| StoreError::Io { path: self.lock.path().to_path_buf(), source })?;
+        let lock = self
+            .lock
+            .try_exclusive()
+            .map_err(|source| StoreError::Io { path: self.lock.path().to_path_buf(), source })?;
         if let Some(lock) = lock {
             self.remove_debris(&lock)?;
         }
@@ -366,7 +374,8 @@ impl Store {
         let final_dir = self.tool_dir(&rec.name);
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        let taken = tx.query_row("SELECT 1 FROM tools WHERE name = ?1", [&rec.name], |_| Ok(())).optional().map_err(db)?;
+        let taken =
+            tx.query_row("SELECT 1 FROM tools WHERE name = ?1", [&rec.name], |_| Ok(())).optional().map_err(db)?;
         if taken.is_some() {
             // Another writer registered the same name since the first check.
             return Err(StoreError::Exists(rec.name.clone()));

@@ -345,4 +345,3 @@ mod tests {
         assert_eq!(analyze(&mut analyzer(), &name_as_text("reverse_string")), ["revers", "string"]);
     }
 }
-
