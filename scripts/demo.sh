@@ -3,8 +3,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$ROOT/scripts/setup.sh"
+INSTALLED="${PREFIX:-$HOME/.local}/bin/toolsmith"
 cd "$ROOT/examples"
-ts() { echo "\$ toolsmith $*" >&2; "$TOOLSMITH_BIN" "$@"; }
+# The installed binary, as a user's shell or an IDE runs it: without the variables that point
+# the project's own runs at this checkout.
+ts() { echo "\$ toolsmith $*" >&2; env -u TOOLSMITH_RUNTIME "$INSTALLED" "$@"; }
 ts doctor
 ts run --file profit_margins.py --allow-read data --args '{"path": "data/sales.csv"}'
 ts run --file factorial.py --args '{"n": 30}' --json
@@ -19,3 +22,4 @@ ts tools search "what margin does each product make"
 ts run profit_margins --allow-read data --args '{"path": "data/sales.csv"}' --json
 ts run profit_margins --args '{"path": 42}' --json || true
 rm -rf "$TOOLSMITH_HOME"
+echo "toolsmith is installed at $INSTALLED" >&2

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All set-up on a fresh machine of this kind (Debian, Rust, Python 3, Docker): system packages,
-# the Python runtime component, the embedding model, the binary, the sandbox image. Idempotent:
+# the Python runtime component, the embedding model, the binary (built and installed), the sandbox
+# image. Idempotent:
 # each step is skipped when its cached output matches its inputs.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -22,8 +23,12 @@ bash guest-runtime/build.sh >/dev/null
 log "embedding model"
 bash scripts/fetch-model.sh >/dev/null
 
-log "building toolsmith (first build takes ~11 min on 2 cores)"
+# One build serves the main job and the tests: the dev profile with dependencies at opt-level 3.
+log "building toolsmith (a first build takes ~25 min on 2 cores; later ones seconds)"
 cargo build --workspace --all-targets --quiet
+
+log "installing toolsmith (PREFIX=${PREFIX:-$HOME/.local})"
+bash scripts/install.sh >/dev/null
 
 log "sandbox image"
 if docker info >/dev/null 2>&1; then

@@ -63,9 +63,11 @@ pub enum EmbedderChoice {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub paths: Paths,
-    /// Where installed assets live (`runtime/runtime.wasm`, `models/`): the platform data
-    /// directory (`~/.local/share/toolsmith`), so an installed binary needs no checkout.
-    pub data_dir: PathBuf,
+    /// Where installed assets are looked for (`runtime/runtime.wasm`, `models/`), in order:
+    /// `TOOLSMITH_DATA_DIR` alone when set; otherwise `share/toolsmith` beside the binary's
+    /// `bin/` (an install under any prefix), then the platform data directory
+    /// (`~/.local/share/toolsmith`). So an installed binary needs no checkout.
+    pub data_dirs: Vec<PathBuf>,
     /// An explicit runtime component (`TOOLSMITH_RUNTIME`), used instead of looking for one.
     pub runtime: Option<PathBuf>,
     pub embedder: EmbedderChoice,
@@ -82,7 +84,7 @@ impl Config {
     pub fn at(home: impl Into<PathBuf>) -> Config {
         let paths = Paths::at(home);
         Config {
-            data_dir: default_data_dir(),
+            data_dirs: vec![default_data_dir()],
             paths,
             runtime: None,
             embedder: EmbedderChoice::Local,
@@ -93,7 +95,7 @@ impl Config {
 
     /// Read the process environment and `$TOOLSMITH_HOME/config.json`:
     /// `TOOLSMITH_HOME` (default: the platform data dir, e.g. `~/.local/share/toolsmith`),
-    /// `TOOLSMITH_CACHE` (default `$TOOLSMITH_HOME/cache`), `TOOLSMITH_DATA_DIR`,
+    /// `TOOLSMITH_CACHE` (default `$TOOLSMITH_HOME/cache`), `TOOLSMITH_DATA_DIR` (see [`Config::data_dirs`]),
     /// `TOOLSMITH_RUNTIME`, `TOOLSMITH_EMBEDDER` (`local` | `openai`), `TOOLSMITH_KEEP_RESIDENT_MB`,
     /// and the model's `OPENAI_API_KEY`, `OPENAI_BASE_URL`, `TOOLSMITH_MODEL`, `TOOLSMITH_EMBEDDING_MODEL`.
     pub fn from_env() -> std::result::Result<Config, String> {
@@ -121,8 +123,16 @@ impl Config {
             ),
         };
         let llm = LlmConfig::resolve(&env, Some(&paths.config_file())).map_err(|e: LlmError| e.to_string());
+        let data_dirs = match var("TOOLSMITH_DATA_DIR") {
+            Some(d) => vec![PathBuf::from(d)],
+            None => {
+                let beside_binary =
+                    std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("share/toolsmith")));
+                beside_binary.into_iter().chain([default_data_dir()]).collect()
+            }
+        };
         Ok(Config {
-            data_dir: var("TOOLSMITH_DATA_DIR").map(PathBuf::from).unwrap_or_else(default_data_dir),
+            data_dirs,
             runtime: var("TOOLSMITH_RUNTIME").map(PathBuf::from),
             paths,
             embedder,

@@ -31,10 +31,10 @@ pub async fn check_all(config: &Config) -> Vec<Check> {
         name: "home",
         status: Status::Ok,
         detail: format!(
-            "{} (cache {}, data dir {})",
+            "{} (cache {}; data dirs {})",
             paths.home.display(),
             paths.cache.display(),
-            config.data_dir.display()
+            config.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         ),
         fix: None,
         required: false,
@@ -64,11 +64,7 @@ fn check_runtime(config: &Config) -> Check {
         return Check {
             name: "python runtime",
             status: Status::Missing,
-            detail: format!(
-                "no component at {} (nor in the data dir {})",
-                component.display(),
-                config.data_dir.display()
-            ),
+            detail: format!("no component found (looked last at {})", component.display()),
             fix: Some(
                 "run scripts/install.sh (or guest-runtime/build.sh in a checkout), or set TOOLSMITH_RUNTIME".into(),
             ),

@@ -2,9 +2,10 @@
 //! the runtime.
 //!
 //! An installed binary must work without the checkout it was built from, so each asset is looked
-//! for in order: an explicit setting, then where a working tree or the project's scripts put it
-//! (the checkout's build output, `$TOOLSMITH_CACHE/models`), then the data directory the install
-//! step fills (`~/.local/share/toolsmith`). The module allow-list is small and compiled in.
+//! for in order: an explicit setting (`TOOLSMITH_RUNTIME`), the data directories the install step
+//! fills (`share/toolsmith` beside the binary, `~/.local/share/toolsmith`), and for the model
+//! first the cache the project's scripts fill; the checkout's build output is the runtime's last
+//! resort. The module allow-list is small and compiled in.
 
 use std::path::PathBuf;
 
@@ -19,7 +20,7 @@ pub const MODEL_DIR_NAME: &str = "all-MiniLM-L6-v2";
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Located {
     pub path: PathBuf,
-    /// `TOOLSMITH_RUNTIME`, `checkout`, `cache` or `data dir`; `none` when nothing was found
+    /// `TOOLSMITH_RUNTIME`, `data dir`, `cache` or `checkout`; `none` when nothing was found
     /// (then `path` is the first place looked).
     pub source: &'static str,
 }
@@ -29,34 +30,38 @@ pub fn component(config: &Config) -> Located {
     if let Some(p) = &config.runtime {
         return Located { path: p.clone(), source: "TOOLSMITH_RUNTIME" };
     }
-    // The checkout's build comes first: in a working tree it is the newest, and an installed
-    // binary whose checkout is gone falls through to what the install step put in the data dir.
-    let candidates = [
-        (PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-runtime/build/runtime.wasm"), "checkout"),
-        (config.data_dir.join("runtime/runtime.wasm"), "data dir"),
-    ];
+    // What the install step put in a data dir comes first, so an installed binary never depends
+    // on the checkout it was built from; the checkout's own build is the fallback of `cargo run`
+    // in a working tree (the project's scripts name it with TOOLSMITH_RUNTIME, so their runs
+    // always use the component they just built).
+    let candidates = config
+        .data_dirs
+        .iter()
+        .map(|d| (d.join("runtime/runtime.wasm"), "data dir"))
+        .chain([(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest-runtime/build/runtime.wasm"), "checkout")]);
     first_existing(candidates, |p| p.is_file())
 }
 
 /// The local embedding model's directory.
 pub fn model_dir(config: &Config) -> Located {
-    let candidates = [
-        (config.paths.models_dir().join(MODEL_DIR_NAME), "cache"),
-        (config.data_dir.join("models").join(MODEL_DIR_NAME), "data dir"),
-    ];
+    let candidates = [(config.paths.models_dir().join(MODEL_DIR_NAME), "cache")]
+        .into_iter()
+        .chain(config.data_dirs.iter().map(|d| (d.join("models").join(MODEL_DIR_NAME), "data dir")));
     first_existing(candidates, |p| p.join("model.safetensors").is_file())
 }
 
-fn first_existing<const N: usize>(
-    candidates: [(PathBuf, &'static str); N],
+fn first_existing(
+    candidates: impl Iterator<Item = (PathBuf, &'static str)>,
     present: impl Fn(&std::path::Path) -> bool,
 ) -> Located {
-    let first = candidates[0].0.clone();
-    candidates
-        .into_iter()
-        .find(|(p, _)| present(p))
-        .map(|(path, source)| Located { path, source })
-        .unwrap_or(Located { path: first, source: "none" })
+    let mut first = None;
+    for (path, source) in candidates {
+        if present(&path) {
+            return Located { path, source };
+        }
+        first.get_or_insert(path);
+    }
+    Located { path: first.unwrap_or_default(), source: "none" }
 }
 
 /// How a process will use the runtime, which decides how many instances it keeps ready.
