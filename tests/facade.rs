@@ -337,3 +337,50 @@ fn every_error_kind_reaches_the_json_output() {
         assert!(covered.contains(&k.as_str()), "no test produces the kind {k}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// What tools wrote reaches a terminal escaped
+
+#[test]
+fn control_sequences_from_tools_are_escaped_for_people_and_exact_in_json() {
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    // Retitle the window, clear the screen, write the clipboard (OSC 52), in the docstring and
+    // in what the tool prints and returns.
+    let nasty = "\\x1b]0;pwned\\x07\\x1b[2J\\x1b]52;c;ZWNobyBoaQ==\\x07";
+    let c = Candidate {
+        name: "noisy".into(),
+        code: format!(
+            "def noisy() -> str:\n    \"\"\"Says hello{nasty}.\"\"\"\n    print('out{nasty}')\n    return 'back{nasty}'\n"
+        ),
+        tests: "from noisy import noisy\n\ndef test_it():\n    assert noisy().startswith('back')\n".into(),
+        ..Candidate::default()
+    };
+    let (code, tests) = write_tool(src.path(), &c);
+    let o = toolsmith(home.path())
+        .args(["tools", "add", "--name", "noisy", "--verify", "wasm-only", "--code"])
+        .arg(&code)
+        .arg("--tests")
+        .arg(&tests)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in
+        [&["tools", "list"][..], &["tools", "show", "noisy"], &["tools", "search", "says hello"], &["run", "noisy"]]
+    {
+        let o = toolsmith(home.path()).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+            assert!(
+                !bytes.contains(&0x1b) && !bytes.contains(&0x07),
+                "{args:?} printed a raw control character on {stream}"
+            );
+        }
+        let text = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
+        assert!(text.contains("\\x1b]52"), "{args:?}: the sequence is shown escaped: {text}");
+    }
+    // --json stays exact: the JSON string decodes to the very characters.
+    let o = toolsmith(home.path()).args(["run", "noisy", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"], format!("back\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;ZWNobyBoaQ==\u{7}"));
+}
