@@ -20,6 +20,6 @@ pub mod synthesis;
 pub mod text;
 
 pub use config::Config;
-pub use error::{Error, ErrorKind, ErrorReport};
+pub use error::{Error, ErrorKind, ErrorReport, Result};
 pub use facade::{BUILT_IN_TOOL_NAMES, CreateOptions, SearchOptions, ToolDetail, Toolsmith};
 pub use runtime::Usage;

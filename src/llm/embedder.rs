@@ -35,7 +35,7 @@ impl AsyncEmbedder for OpenAiEmbedder {
     }
     fn embed(&self, texts: Vec<String>) -> EmbedFuture<'_> {
         Box::pin(async move {
-            let mut v = self.client.generate_embeddings(&texts).await?;
+            let mut v = self.client.generate_embeddings(&texts).await.map_err(crate::Error::from)?;
             // Cosine over unit vectors: normalise whatever the service returns.
             for x in &mut v {
                 let n = x.iter().map(|a| a * a).sum::<f32>().sqrt();

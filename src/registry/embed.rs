@@ -43,8 +43,8 @@ impl<E: Embedder + ?Sized> Embedder for Box<E> {
     }
 }
 
-/// A batch of vectors, later.
-pub type EmbedFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<Vec<Vec<f32>>>> + Send + 'a>>;
+/// A batch of vectors, later; a failure keeps its kind (an unreachable service is `llm`).
+pub type EmbedFuture<'a> = Pin<Box<dyn Future<Output = crate::Result<Vec<Vec<f32>>>> + Send + 'a>>;
 
 /// What the registry embeds with: never blocks the async thread it is awaited on.
 pub trait AsyncEmbedder: Send + Sync {
@@ -71,10 +71,9 @@ impl<E: Embedder + 'static> AsyncEmbedder for OnBlockingThreads<E> {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                inner.embed(&refs)
+                inner.embed(&refs).map_err(|e| crate::Error::Internal(format!("embedding failed: {e:#}")))
             })
-            .await
-            .map_err(|e| anyhow::anyhow!("the embedding thread failed: {e}"))?
+            .await?
         })
     }
 }
@@ -367,7 +366,9 @@ impl<A: AsyncEmbedder> AsyncEmbedder for CachedAsync<A> {
                 self.inner.embed(misses.miss_texts.clone()).await?
             };
             let cache = self.cache.clone();
-            tokio::task::spawn_blocking(move || misses.fill(&cache, vectors)).await?
+            tokio::task::spawn_blocking(move || misses.fill(&cache, vectors))
+                .await?
+                .map_err(|e| crate::Error::Internal(format!("{e:#}")))
         })
     }
 }

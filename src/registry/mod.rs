@@ -196,8 +196,7 @@ impl CapabilityRegistry {
         let Some(tools) = tools else { return Ok(None) };
         let docs: Vec<IndexDoc> = tools.iter().map(index_doc).collect();
         let texts: Vec<String> = docs.iter().map(IndexDoc::embedding_text).collect();
-        let vectors =
-            if texts.is_empty() { vec![] } else { self.inner.embedder.embed(texts).await.map_err(embed_error)? };
+        let vectors = if texts.is_empty() { vec![] } else { self.inner.embedder.embed(texts).await? };
         let n = docs.len();
         let inner = self.inner.clone();
         blocking(move || -> Result<()> {
@@ -219,7 +218,7 @@ impl CapabilityRegistry {
         store::validate_name(&new.name)?;
         let doc =
             IndexDoc { name: new.name.clone(), description: new.docstring.clone(), params: params_of(&new.parameters) };
-        let vector = self.inner.embedder.embed(vec![doc.embedding_text()]).await.map_err(embed_error)?.remove(0);
+        let vector = self.inner.embedder.embed(vec![doc.embedding_text()]).await?.remove(0);
         self.refresh().await?;
         let inner = self.inner.clone();
         blocking(move || -> Result<ToolRecord> {
@@ -236,7 +235,7 @@ impl CapabilityRegistry {
         self.refresh().await?;
         let embedding = match mode {
             SearchMode::Bm25 => None,
-            _ => Some(self.inner.embedder.embed(vec![query.to_string()]).await.map_err(embed_error)?.remove(0)),
+            _ => Some(self.inner.embedder.embed(vec![query.to_string()]).await?.remove(0)),
         };
         let (inner, query) = (self.inner.clone(), query.to_string());
         blocking(move || inner.search_blocking(&query, embedding.as_deref(), limit, mode, rerank)).await?
@@ -347,13 +346,6 @@ impl Inner {
         out.sort_by(|a, b| b.rank_score.total_cmp(&a.rank_score));
         out.truncate(limit);
         Ok(out)
-    }
-}
-
-fn embed_error(e: anyhow::Error) -> Error {
-    match e.downcast::<crate::llm::LlmError>() {
-        Ok(llm) => llm.into(),
-        Err(e) => Error::Internal(format!("embedding failed: {e:#}")),
     }
 }
 
