@@ -5,6 +5,7 @@
 //! (`../shared/seed/BACKEND_MODULES.md`) so that a reader who knows it finds each method by its
 //! name. See `ARCHITECTURE.md` for the map and the invariants.
 
+pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod doctor;

@@ -374,3 +374,65 @@ pub async fn synth(config: &Config, runs: usize) -> anyhow::Result<Vec<Dist>> {
     ));
     Ok(rows)
 }
+
+/// `toolsmith bench workflow`: mining patterns and reading relationships over a synthetic log of
+/// `executions` (sessions of 20 calls over 30 tools), beside the floor of reading every logged
+/// execution once.
+pub async fn workflow(executions: usize) -> anyhow::Result<Vec<Dist>> {
+    tokio::task::spawn_blocking(move || {
+        let home = tempfile::tempdir()?;
+        let p = crate::config::Paths::at(home.path());
+        let store = crate::registry::Store::open(&p.db_path(), &p.tools_dir(), &p.lock_file())?;
+        let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let inputs = serde_json::json!({});
+        for i in 0..executions {
+            let session = format!("s{}", i / 20);
+            // Workflows repeat: a tool is mostly followed by its neighbour.
+            let tool = format!("tool_{}", (i % 20 + (next() % 3) as usize * (next() % 2) as usize) % 30);
+            store.log_execution(&crate::registry::Execution {
+                tool_name: &tool,
+                session_id: Some(&session),
+                inputs: &inputs,
+                outputs: None,
+                success: next() % 10 != 0,
+                error_type: None,
+                execution_time_ms: 1.0,
+                user_prompt: "",
+            })?;
+        }
+        let t = crate::agent::WorkflowTracker::new(&store);
+        let (mut mine, mut rel, mut scan) = (vec![], vec![], vec![]);
+        for _ in 0..10 {
+            let s = Instant::now();
+            std::hint::black_box(t.get_workflow_patterns(2, 10)?);
+            mine.push(s.elapsed());
+            let s = Instant::now();
+            std::hint::black_box(t.get_tool_relationships(Some("tool_3"), 0.1)?);
+            rel.push(s.elapsed());
+            let s = Instant::now();
+            let n = store.with_connection(|c| -> rusqlite::Result<i64> {
+                let mut stmt = c.prepare("SELECT session_id, tool_name, success, execution_time_ms FROM executions")?;
+                let mut rows = stmt.query([])?;
+                let mut n = 0;
+                while rows.next()?.is_some() {
+                    n += 1;
+                }
+                Ok(n)
+            })??;
+            scan.push(s.elapsed());
+            anyhow::ensure!(n as usize == executions, "the log holds {n} executions");
+        }
+        Ok(vec![
+            Dist::from_samples(&format!("get_workflow_patterns over {executions} executions"), mine),
+            Dist::from_samples("get_tool_relationships of one tool", rel),
+            Dist::from_samples("baseline: reading every logged execution once", scan),
+        ])
+    })
+    .await?
+}

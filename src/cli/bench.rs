@@ -49,6 +49,13 @@ pub enum What {
         #[arg(long)]
         json: bool,
     },
+    /// Workflow mining and tool relationships over a large synthetic execution log.
+    Workflow {
+        #[arg(long, default_value_t = 100_000)]
+        executions: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Verification and registration overhead of a new tool (no model time), beside bare Docker.
     Synth {
         #[arg(long, default_value_t = 10)]
@@ -146,6 +153,14 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                     r.calls_per_s,
                     mb(r.rss_after_calls_bytes)
                 );
+            }
+        }
+        What::Workflow { executions, json } => {
+            let rows = bench::workflow(executions).await?;
+            if json {
+                super::print_json(&rows);
+            } else {
+                bench::print_table(&rows);
             }
         }
         What::Synth { runs, json } => {

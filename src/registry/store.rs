@@ -59,6 +59,38 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX executions_by_tool ON executions(tool_name, id);
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      INSERT INTO meta VALUES ('generation', '0');",
+    // 2: sessions and their messages (SessionMemoryManager), and the tracker's aggregates of
+    // which tool follows which within a session, kept as executions are logged so that
+    // relationships are a lookup, not a scan of the whole history; backfilled from it here.
+    "CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        last_active_at TEXT NOT NULL
+     );
+     CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL
+     );
+     CREATE INDEX messages_by_session ON messages(session_id, id);
+     CREATE INDEX executions_by_session ON executions(session_id, id);
+     CREATE TABLE tool_occurrences (tool_name TEXT PRIMARY KEY, count INTEGER NOT NULL);
+     CREATE TABLE transitions (
+        tool_a TEXT NOT NULL,
+        tool_b TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (tool_a, tool_b)
+     );
+     CREATE INDEX transitions_by_b ON transitions(tool_b);
+     INSERT INTO tool_occurrences
+        SELECT tool_name, COUNT(*) FROM executions WHERE session_id IS NOT NULL GROUP BY tool_name;
+     INSERT INTO transitions
+        SELECT tool_name, next, COUNT(*) FROM (
+            SELECT tool_name, LEAD(tool_name) OVER (PARTITION BY session_id ORDER BY id) AS next
+            FROM executions WHERE session_id IS NOT NULL)
+        WHERE next IS NOT NULL GROUP BY tool_name, next;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +225,7 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
@@ -511,25 +543,54 @@ impl Store {
         Ok(orphans)
     }
 
+    /// Log one execution. Within a session, the tracker's aggregates (how often each tool ran,
+    /// which tool followed which) are updated in the same transaction.
     pub fn log_execution(&self, e: &Execution<'_>) -> Result<i64, StoreError> {
-        let conn = self.conn()?;
-        conn.execute(
-                "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    e.tool_name,
-                    e.session_id,
-                    e.inputs.to_string(),
-                    e.outputs.map(|o| o.to_string()),
-                    e.success,
-                    e.error_type,
-                    e.execution_time_ms,
-                    e.user_prompt,
-                    now()
-                ],
+        let mut conn = self.conn()?;
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        if let Some(session) = e.session_id {
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT tool_name FROM executions WHERE session_id = ?1 ORDER BY id DESC LIMIT 1",
+                    [session],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            tx.execute(
+                "INSERT INTO tool_occurrences VALUES (?1, 1) ON CONFLICT(tool_name) DO UPDATE SET count = count + 1",
+                [e.tool_name],
             )
-            .map_err(self.db_err())?;
-        Ok(conn.last_insert_rowid())
+            .map_err(db)?;
+            if let Some(a) = previous {
+                tx.execute(
+                    "INSERT INTO transitions VALUES (?1, ?2, 1)
+                     ON CONFLICT(tool_a, tool_b) DO UPDATE SET count = count + 1",
+                    [a.as_str(), e.tool_name],
+                )
+                .map_err(db)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                e.tool_name,
+                e.session_id,
+                e.inputs.to_string(),
+                e.outputs.map(|o| o.to_string()),
+                e.success,
+                e.error_type,
+                e.execution_time_ms,
+                e.user_prompt,
+                now()
+            ],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(db)?;
+        Ok(id)
     }
 
     /// Success counts over each tool's `recent` latest executions.
