@@ -2,14 +2,17 @@
 //! `toolsmith sandbox status` reports ([`status`]).
 //!
 //! Two ways to build the same contents (CPython 3.11, pytest 7.2.1 and its four dependencies,
-//! nothing else; user `nobody`):
+//! nothing else; the judge's user and files, `launcher.py` and `toolsmith_judge.py`, in
+//! `/opt/toolsmith`):
 //! - from `Dockerfile` through the engine's build API, when a registry is reachable;
 //! - offline, with `build-offline.sh`: debootstrap a minimal Debian bookworm root file system into
-//!   a tarball (cached under the cache directory), then import it through the engine's image-create
-//!   API (what `docker import` does), so no registry and no docker CLI are needed.
+//!   a tarball (cached under the cache directory), import it through the engine's image-create
+//!   API (what `docker import` does) as the base `toolsmith-sandbox-base:<hash of its recipe>`,
+//!   then build the Dockerfile's judge layer (everything after its `# judge layer` line) on top:
+//!   no registry and no docker CLI are needed, and a change to the judge alone rebuilds in seconds.
 //!
-//! Both files are embedded in the binary and hashed into the tag, so a changed recipe is a new tag
-//! and an unchanged one is built once per engine.
+//! All these files are embedded in the binary and hashed into the tag, so a changed recipe is a
+//! new tag and an unchanged one is built once per engine.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,8 +27,14 @@ use sha2::{Digest, Sha256};
 use super::{SandboxError, SecureSandbox, is_not_found};
 
 const REPO: &str = "toolsmith-sandbox";
+const BASE_REPO: &str = "toolsmith-sandbox-base";
 const DOCKERFILE: &str = include_str!("Dockerfile");
 const BUILD_OFFLINE: &str = include_str!("build-offline.sh");
+/// Where the Dockerfile's judge layer starts: the part built on the offline base too.
+const JUDGE_LAYER_MARKER: &str = "# judge layer\n";
+/// The files the Dockerfile copies into the image, by name.
+const CONTEXT_FILES: [(&str, &str); 2] =
+    [("launcher.py", include_str!("launcher.py")), ("toolsmith_judge.py", include_str!("toolsmith_judge.py"))];
 /// What the Dockerfile's ENV, USER, WORKDIR and CMD say, applied to the imported root file system.
 const IMPORT_CHANGES: [&str; 5] = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -37,13 +46,29 @@ const IMPORT_CHANGES: [&str; 5] = [
 /// Per-request limit for build and import calls (bollard's default is 2 minutes).
 const BUILD_REQUEST_TIMEOUT: Duration = Duration::from_secs(900);
 
-fn inputs_hash() -> String {
+fn hash_of<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     let mut h = Sha256::new();
-    for part in [DOCKERFILE, BUILD_OFFLINE, &IMPORT_CHANGES.join("\n")] {
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())[..12].to_string()
+}
+
+fn inputs_hash() -> String {
+    let changes = IMPORT_CHANGES.join("\n");
+    hash_of([DOCKERFILE, BUILD_OFFLINE, &changes].into_iter().chain(CONTEXT_FILES.iter().flat_map(|(n, c)| [*n, *c])))
+}
+
+/// The offline base's recipe alone: the debootstrap tarball and the imported base are reused
+/// across changes of the judge layer.
+fn base_hash() -> String {
+    hash_of([BUILD_OFFLINE, &IMPORT_CHANGES.join("\n")])
+}
+
+fn judge_layer() -> &'static str {
+    let at = DOCKERFILE.find(JUDGE_LAYER_MARKER).expect("the Dockerfile has a judge layer marker");
+    &DOCKERFILE[at..]
 }
 
 /// `toolsmith-sandbox:<first 12 hex digits of the SHA-256 of the build inputs>`.
@@ -121,7 +146,7 @@ impl SecureSandbox {
         }
         let docker = self.docker.clone().with_timeout(BUILD_REQUEST_TIMEOUT);
         let (method, tarball) = match mode {
-            BuildMode::Auto => match build_from_dockerfile(&docker, &self.image).await {
+            BuildMode::Auto => match build_from_dockerfile(&docker, &self.image, DOCKERFILE).await {
                 Ok(()) => (BuildMethod::Dockerfile, None),
                 Err(detail) => {
                     tracing::warn!("the Dockerfile build failed (no registry?): {detail}; building offline instead");
@@ -139,14 +164,16 @@ impl SecureSandbox {
     }
 }
 
-/// Build from the Dockerfile; on failure, what went wrong (the caller falls back to offline).
-async fn build_from_dockerfile(docker: &Docker, tag: &str) -> Result<(), String> {
+/// Build `dockerfile` with the judge's files as its context; on failure, what went wrong.
+async fn build_from_dockerfile(docker: &Docker, tag: &str, dockerfile: &str) -> Result<(), String> {
     let mut context = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(DOCKERFILE.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    context.append_data(&mut header, "Dockerfile", DOCKERFILE.as_bytes()).map_err(|e| e.to_string())?;
+    for (name, text) in [("Dockerfile", dockerfile)].into_iter().chain(CONTEXT_FILES) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        context.append_data(&mut header, name, text.as_bytes()).map_err(|e| e.to_string())?;
+    }
     let context = context.into_inner().map_err(|e| e.to_string())?;
     let options = BuildImageOptionsBuilder::default().dockerfile("Dockerfile").t(tag).rm(true).forcerm(true).build();
     let mut progress = docker.build_image(options, None, Some(bollard::body_full(context.into())));
@@ -164,18 +191,33 @@ async fn build_offline(
     tag: &str,
     cache_dir: &Path,
 ) -> Result<(BuildMethod, Option<PathBuf>), SandboxError> {
-    let hash = inputs_hash();
+    let hash = base_hash();
+    let base = format!("{BASE_REPO}:{hash}");
     let dir = cache_dir.join("sandbox");
     let tarball = dir.join(format!("rootfs-{hash}.tar.gz"));
-    let method = if tarball.exists() {
+    let method = if image_exists(docker, &base).await? || tarball.exists() {
         BuildMethod::OfflineCachedRootfs
     } else {
         run_build_script(&dir, &tarball, &hash).await?;
         BuildMethod::Offline
     };
-    import_rootfs(docker, tag, &tarball).await?;
+    if !image_exists(docker, &base).await? {
+        import_rootfs(docker, &base, &tarball).await?;
+    }
+    let dockerfile = format!("FROM {base}\n{}", judge_layer());
+    build_from_dockerfile(docker, tag, &dockerfile)
+        .await
+        .map_err(|detail| SandboxError::Build { stage: format!("building the judge layer on {base}"), detail })?;
     remove_stale_files(&dir, &hash);
     Ok((method, Some(tarball)))
+}
+
+async fn image_exists(docker: &Docker, tag: &str) -> Result<bool, SandboxError> {
+    match docker.inspect_image(tag).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(SandboxError::Docker { stage: format!("looking up the image {tag}"), source: e }),
+    }
 }
 
 /// Run `build-offline.sh`, its output going to `build-<hash>.log` beside the tarball.
@@ -266,7 +308,9 @@ pub struct SandboxStatus {
     pub items: Vec<StatusItem>,
 }
 
-/// Check Docker, the image, and (when both are there) verify a trivial tool end to end.
+/// Check Docker, remove stale verification containers and directories
+/// ([`SecureSandbox::cleanup_stale`]), check the image, and (when Docker and the image are there)
+/// verify a trivial tool end to end.
 pub async fn status() -> SandboxStatus {
     let tag = image_tag();
     let item =
@@ -309,6 +353,23 @@ pub async fn status() -> SandboxStatus {
         ),
         Err(e) => item("docker", false, e.to_string(), Some("check that the Docker daemon is healthy")),
     }];
+    items.push(match sandbox.cleanup_stale().await {
+        Ok(c) if c.removed_containers.is_empty() && c.removed_dirs.is_empty() => {
+            item("leftovers", true, format!("no stale verification containers ({} in use)", c.in_use), None)
+        }
+        Ok(c) => item(
+            "leftovers",
+            true,
+            format!(
+                "removed {} stale verification container(s) [{}] and {} directory(ies) left by runs that ended",
+                c.removed_containers.len(),
+                c.removed_containers.join(", "),
+                c.removed_dirs.len()
+            ),
+            None,
+        ),
+        Err(e) => item("leftovers", false, e.to_string(), Some("check that the Docker daemon is healthy")),
+    });
     let build = "build it: `toolsmith sandbox build` (offline, the first time: 1–2 minutes)";
     let present = match sandbox.image_info().await {
         Ok(Some(i)) => {

@@ -1,6 +1,13 @@
 //! The Docker sandbox that verifies a new tool before it is registered: the tool's pytest tests run
 //! in a throwaway container with no network, a read-only root file system, a small `/tmp`, memory,
-//! CPU and process limits, an unprivileged user, no capabilities and a deadline.
+//! CPU and process limits and a deadline kept by the container itself. Inside, the judge (pytest)
+//! and the tool never share a process: they run as two unprivileged users without capabilities,
+//! each call of the tool in a fresh process, and only the judge's own count of pytest's reports
+//! can make a verification pass (see `verify.rs`).
+//!
+//! **Architecture Invariant:** no container outlives Toolsmith: auto-removed by the engine, stopped
+//! at its deadline from inside, labelled with its creator, removed when a verification is dropped,
+//! by [`shutdown`] on a signal, and by [`SecureSandbox::cleanup_stale`] afterwards (see `cleanup.rs`).
 //!
 //! **Architecture Invariant:** this module is the only one that talks to Docker. It knows nothing of
 //! LLMs, the registry or MCP: source text in, a [`VerificationResult`] or a [`SandboxError`] out.
@@ -31,22 +38,26 @@
 //! # Ok(()) }
 //! ```
 
+mod cleanup;
 mod image;
 mod verify;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
+pub use cleanup::{LABEL, LABEL_DEADLINE, LABEL_HOST, LABEL_PID, LABEL_PID_START, LABEL_TOOL, StaleCleanup, shutdown};
 pub use image::{BuildMethod, BuildMode, BuiltImage, ImageInfo, SandboxStatus, StatusItem, image_tag, status};
 pub use verify::VerifyBench;
 
 /// What the sandbox allows a test run. Every field has a named default; see [`Limits::default`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock deadline for the test run, from container start to exit. Past it the container
-    /// is killed and the run reported as timed out. Default [`Limits::DEFAULT_TIMEOUT`] (30 s).
+    /// Wall-clock deadline for the test run, from container start to exit, between 1 s and 1 h.
+    /// Past it the container stops itself (the host removes it 4 s later if it has not) and the
+    /// run is reported as timed out. Default [`Limits::DEFAULT_TIMEOUT`] (30 s).
     pub timeout: Duration,
     /// Memory, with no swap on top (`memory_swap` is set equal). Default 512 MiB.
     pub memory_bytes: i64,
@@ -146,6 +157,7 @@ pub struct SecureSandbox {
     docker: Docker,
     image: String,
     limits: Limits,
+    scratch_root: PathBuf,
 }
 
 impl SecureSandbox {
@@ -157,7 +169,7 @@ impl SecureSandbox {
         let docker = Docker::connect_with_defaults().map_err(unavailable)?;
         // bollard speaks API 1.53 by default; older engines refuse it, so step down to theirs.
         let docker = docker.negotiate_version().await.map_err(unavailable)?;
-        Ok(SecureSandbox { docker, image: image_tag(), limits: Limits::default() })
+        Ok(SecureSandbox { docker, image: image_tag(), limits: Limits::default(), scratch_root: std::env::temp_dir() })
     }
 
     /// Use these limits for every later verification.
@@ -170,6 +182,19 @@ impl SecureSandbox {
     pub fn with_image(mut self, tag: impl Into<String>) -> SecureSandbox {
         self.image = tag.into();
         self
+    }
+
+    /// Make each verification's directory (the tests, data files and tool, bind-mounted into the
+    /// container) under `dir` instead of the system's temporary directory, e.g. under the
+    /// Toolsmith cache. It must be on a file system the Docker engine can bind-mount from.
+    pub fn with_scratch_root(mut self, dir: impl Into<PathBuf>) -> SecureSandbox {
+        self.scratch_root = dir.into();
+        self
+    }
+
+    /// Where verification directories are made (default: the system's temporary directory).
+    pub fn scratch_root(&self) -> &Path {
+        &self.scratch_root
     }
 
     pub fn limits(&self) -> &Limits {
