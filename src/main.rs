@@ -79,10 +79,18 @@ fn main() -> ExitCode {
         };
         // On Ctrl-C or SIGTERM the command's future is dropped: its guards undo what is half
         // done (a staged registration, a verification container) before the process exits.
-        tokio::select! {
+        let outcome = tokio::select! {
             r = command => Some(r),
             _ = interrupted() => None,
+        };
+        if outcome.is_none() {
+            // The dropped command's guards started removing its containers; wait for them.
+            let removed = toolsmith::sandbox::shutdown().await;
+            if removed > 0 {
+                tracing::info!(removed, "verification containers removed after the interrupt");
+            }
         }
+        outcome
     });
     // Let clean-up that the dropped work spawned finish, but never hang on a stuck host call.
     rt.shutdown_timeout(std::time::Duration::from_secs(5));
