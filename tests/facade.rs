@@ -384,3 +384,54 @@ fn control_sequences_from_tools_are_escaped_for_people_and_exact_in_json() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["result"], format!("back\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}]52;c;ZWNobyBoaQ==\u{7}"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C during a Docker verification
+
+/// The labelled verification containers whose creator is `pid`.
+fn containers_of(pid: u32) -> Vec<String> {
+    let o = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label={}={pid}", toolsmith::sandbox::LABEL_PID)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn an_interrupted_verification_leaves_no_container() {
+    let docker_up = Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success());
+    if !docker_up {
+        assert_ne!(std::env::var("TOOLSMITH_REQUIRE_DOCKER").as_deref(), Ok("1"), "Docker is required here");
+        eprintln!("SKIPPED an_interrupted_verification_leaves_no_container: Docker is not running");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut c = product_tool("slow_product");
+    // The tests wait far longer than the test does: only an interrupt ends them early.
+    c.tests = "import time\nfrom slow_product import slow_product\n\ndef test_slow():\n    time.sleep(25)\n    assert slow_product(6, 7) == 42\n".into();
+    let (code, tests) = write_tool(src.path(), &c);
+    let mut child = toolsmith(home.path())
+        .args(["tools", "add", "--name", "slow_product", "--verify", "docker", "--code"])
+        .arg(&code)
+        .arg("--tests")
+        .arg(&tests)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Wait (bounded) for its container to exist: the interrupt must come mid-verification.
+    let started = std::time::Instant::now();
+    while containers_of(pid).is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no verification container appeared");
+        assert!(child.try_wait().unwrap().is_none(), "tools add ended before its container started");
+        std::thread::yield_now();
+    }
+    let killed = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted, not finished");
+    assert!(containers_of(pid).is_empty(), "the container outlived the interrupted run");
+    let o = toolsmith(home.path()).args(["tools", "count", "--json"]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&o.stdout).unwrap()["count"], 0, "nothing registered");
+}
