@@ -82,11 +82,88 @@ pub struct ToolExecutor {
     runtime: Arc<Runtime>,
     store: Arc<Store>,
     prepared: Mutex<HashMap<String, Arc<Prepared>>>,
+    log: Logger,
+}
+
+/// What the execution log records of one run, owned, on its way to the logger thread.
+struct Logged {
+    tool_name: String,
+    session_id: Option<String>,
+    inputs: Value,
+    outputs: Option<Value>,
+    success: bool,
+    error_type: Option<&'static str>,
+    execution_time_ms: f64,
+    user_prompt: String,
+}
+
+/// Writes the execution log off the call path: a run answers as soon as the tool returns, and
+/// runs that finish while a commit is in progress are written together in the next one. Dropping
+/// it writes what is pending before it returns, so a one-shot command loses nothing.
+struct Logger {
+    tx: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Logger {
+    fn start(store: Arc<Store>) -> Logger {
+        let (tx, rx) = std::sync::mpsc::channel::<Logged>();
+        let thread = std::thread::Builder::new()
+            .name("toolsmith-log".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let rows: Vec<Execution<'_>> = batch
+                        .iter()
+                        .map(|l| Execution {
+                            tool_name: &l.tool_name,
+                            session_id: l.session_id.as_deref(),
+                            inputs: &l.inputs,
+                            outputs: l.outputs.as_ref(),
+                            success: l.success,
+                            error_type: l.error_type,
+                            execution_time_ms: l.execution_time_ms,
+                            user_prompt: &l.user_prompt,
+                        })
+                        .collect();
+                    if let Err(e) = store.log_executions(&rows) {
+                        tracing::warn!(runs = rows.len(), "executions not logged: {e}");
+                    }
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::warn!("no logger thread: executions are not logged");
+        }
+        Logger { tx: Mutex::new(Some(tx)), thread: Mutex::new(thread) }
+    }
+
+    fn send(&self, l: Logged) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = tx.send(l);
+        }
+    }
+
+    /// Write everything sent so far and stop.
+    fn flush(&self) {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ToolExecutor {
+    fn drop(&mut self) {
+        self.log.flush();
+    }
 }
 
 impl ToolExecutor {
     pub fn new(runtime: Arc<Runtime>, store: Arc<Store>) -> ToolExecutor {
-        ToolExecutor { runtime, store, prepared: Mutex::new(HashMap::new()) }
+        let log = Logger::start(store.clone());
+        ToolExecutor { runtime, store, prepared: Mutex::new(HashMap::new()), log }
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -114,21 +191,16 @@ impl ToolExecutor {
         let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         let r: Result<RunOutput> =
             r.map(|out| RunOutput { result: out.result, stdout: out.stdout, elapsed_ms }).map_err(Error::from);
-        let outputs = r.as_ref().ok().and_then(|o| serde_json::from_str::<Value>(o.result.get()).ok());
-        let error_type = r.as_ref().err().map(|e| e.kind().as_str());
-        let logged = self.store.log_execution(&Execution {
-            tool_name: name,
-            session_id: opts.session_id.as_deref(),
-            inputs: &args,
-            outputs: outputs.as_ref(),
+        self.log.send(Logged {
+            tool_name: name.to_string(),
+            session_id: opts.session_id.clone(),
+            inputs: args,
+            outputs: r.as_ref().ok().and_then(|o| serde_json::from_str::<Value>(o.result.get()).ok()),
             success: r.is_ok(),
-            error_type,
+            error_type: r.as_ref().err().map(|e| e.kind().as_str()),
             execution_time_ms: elapsed_ms,
-            user_prompt: &opts.user_prompt,
+            user_prompt: opts.user_prompt.clone(),
         });
-        if let Err(e) = logged {
-            tracing::warn!("execution of {name} not logged: {e}");
-        }
         r
     }
 

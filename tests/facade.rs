@@ -85,6 +85,13 @@ async fn sixteen_callers_run_and_search_while_another_registers_and_deletes() {
     assert_eq!(ts.count_tools().await.unwrap(), 3, "the writer's tools are gone, the rest are there");
     let hits = ts.search_tools("multiply two integers", SearchOptions::default()).await.unwrap();
     assert!(hits.iter().all(|h| !h.tool.name.starts_with("scratch_")), "deleted tools left the index: {hits:?}");
+    // The execution log is written off the call path; closing the facade writes what is pending.
+    drop(ts);
+    let db = rusqlite::Connection::open(home.path().join("toolsmith.db")).unwrap();
+    let runs: i64 = db
+        .query_row("SELECT COUNT(*) FROM executions WHERE tool_name = 'add_numbers' AND success = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, (0..16u64).map(|c| (0..12u64).filter(|i| (c + i) % 3 != 0).count() as i64).sum::<i64>());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -168,6 +168,26 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
         fresh.push(call(&ts, i).await?);
     }
     let fresh = Dist::from_samples("run_tool, fresh instance (ready in stock)", fresh);
+    // The same call on the host alone: what the facade adds is the difference.
+    let mut host = Vec::with_capacity(o.calls);
+    let opts = toolsmith_host::CallOptions::default();
+    for i in 0..o.calls {
+        rt.wait_for_stock(Duration::from_secs(5));
+        let args = format!("{{\"a\": {i}, \"b\": 1}}");
+        let t = Instant::now();
+        let out = rt.call(&code, "add", &args, &opts)?;
+        host.push(t.elapsed());
+        anyhow::ensure!(out.result.get() == (i + 1).to_string(), "wrong result {}", out.result.get());
+    }
+    let host = Dist::from_samples("  of which the host call (Runtime::call, same thread)", host);
+    // Moving the blocking call off the async thread and back, with nothing to do.
+    let mut hop = Vec::with_capacity(o.calls);
+    for _ in 0..o.calls {
+        let t = Instant::now();
+        tokio::task::spawn_blocking(|| std::hint::black_box(1)).await?;
+        hop.push(t.elapsed());
+    }
+    let hop = Dist::from_samples("  of which moving to a blocking thread and back (empty)", hop);
 
     let mut rates = vec![];
     for &n in &o.threads {
@@ -220,7 +240,7 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
     let native = Dist::from_samples("floor: native Rust in-process (JSON in, add, JSON out)", native);
 
     let speedup = sub.p50_ms / fresh.p50_ms;
-    rows.extend([fresh, sub, proc_dist, native]);
+    rows.extend([fresh, host, hop, sub, proc_dist, native]);
     Ok(ExecReport {
         rows,
         speedup_vs_subprocess: speedup,

@@ -546,48 +546,18 @@ impl Store {
     /// Log one execution. Within a session, the tracker's aggregates (how often each tool ran,
     /// which tool followed which) are updated in the same transaction.
     pub fn log_execution(&self, e: &Execution<'_>) -> Result<i64, StoreError> {
+        self.log_executions(std::slice::from_ref(e))
+    }
+
+    /// Log executions in order, in one transaction (the executor's logger batches what arrives
+    /// while a commit is in progress). Returns the id of the last.
+    pub fn log_executions(&self, batch: &[Execution<'_>]) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let db = |source| StoreError::Db { path: self.db_path.clone(), source };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
-        if let Some(session) = e.session_id {
-            let previous: Option<String> = tx
-                .query_row(
-                    "SELECT tool_name FROM executions WHERE session_id = ?1 ORDER BY id DESC LIMIT 1",
-                    [session],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
-            tx.execute(
-                "INSERT INTO tool_occurrences VALUES (?1, 1) ON CONFLICT(tool_name) DO UPDATE SET count = count + 1",
-                [e.tool_name],
-            )
-            .map_err(db)?;
-            if let Some(a) = previous {
-                tx.execute(
-                    "INSERT INTO transitions VALUES (?1, ?2, 1)
-                     ON CONFLICT(tool_a, tool_b) DO UPDATE SET count = count + 1",
-                    [a.as_str(), e.tool_name],
-                )
-                .map_err(db)?;
-            }
+        for e in batch {
+            log_one(&tx, e).map_err(db)?;
         }
-        tx.execute(
-            "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                e.tool_name,
-                e.session_id,
-                e.inputs.to_string(),
-                e.outputs.map(|o| o.to_string()),
-                e.success,
-                e.error_type,
-                e.execution_time_ms,
-                e.user_prompt,
-                now()
-            ],
-        )
-        .map_err(db)?;
         let id = tx.last_insert_rowid();
         tx.commit().map_err(db)?;
         Ok(id)
@@ -604,6 +574,44 @@ impl Store {
             )
             .map_err(self.db_err())
     }
+}
+
+fn log_one(tx: &rusqlite::Transaction<'_>, e: &Execution<'_>) -> rusqlite::Result<()> {
+    if let Some(session) = e.session_id {
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT tool_name FROM executions WHERE session_id = ?1 ORDER BY id DESC LIMIT 1",
+                [session],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            "INSERT INTO tool_occurrences VALUES (?1, 1) ON CONFLICT(tool_name) DO UPDATE SET count = count + 1",
+            [e.tool_name],
+        )?;
+        if let Some(a) = previous {
+            tx.execute(
+                "INSERT INTO transitions VALUES (?1, ?2, 1) ON CONFLICT(tool_a, tool_b) DO UPDATE SET count = count + 1",
+                [a.as_str(), e.tool_name],
+            )?;
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO executions (tool_name, session_id, inputs, outputs, success, error_type, execution_time_ms, user_prompt, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.tool_name,
+        e.session_id,
+        e.inputs.to_string(),
+        e.outputs.map(|o| o.to_string()),
+        e.success,
+        e.error_type,
+        e.execution_time_ms,
+        e.user_prompt,
+        now()
+    ])?;
+    Ok(())
 }
 
 fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
