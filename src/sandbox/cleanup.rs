@@ -151,6 +151,23 @@ pub async fn shutdown() -> usize {
     }
     let removals = containers.iter().map(|(id, docker)| remove_container(docker, id));
     futures_util::future::join_all(removals).await;
+    // A create request dropped in flight may have reached the engine after the removal above
+    // found nothing under its name: whatever still carries this process's labels goes too.
+    if let Some(docker) = containers.values().next() {
+        let me = Creator::current();
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_PID}={}", me.pid), format!("{LABEL_PID_START}={}", me.start)],
+        )]);
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        match docker.list_containers(Some(options)).await {
+            Ok(left) => {
+                let ids: Vec<String> = left.into_iter().filter_map(|c| c.id).collect();
+                futures_util::future::join_all(ids.iter().map(|id| remove_container(docker, id))).await;
+            }
+            Err(e) => tracing::warn!("cannot list this process's verification containers: {e}"),
+        }
+    }
     containers.len()
 }
 

@@ -170,13 +170,22 @@ impl SecureSandbox {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("toolsmith-verify-{function_name}-{}", &suffix[..8]);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        // Claimed (tracked, removed on drop) under its name before the engine is asked: an
+        // interrupt that lands while the request is in flight would otherwise drop the only
+        // record of a container the engine has already made, and a container that never starts
+        // is never auto-removed.
+        let mut container = Container::new(&self.docker, name);
         match self.docker.create_container(Some(options), config).await {
-            Ok(created) => Ok(Container::new(&self.docker, created.id)),
-            Err(e) if is_not_found(&e) => Err(SandboxError::ImageMissing { tag: self.image.clone() }),
-            Err(e) => Err(SandboxError::Docker {
-                stage: format!("creating the container for tool `{function_name}`"),
-                source: e,
-            }),
+            Ok(_) => Ok(container),
+            Err(e) => {
+                container.removed = true;
+                cleanup::untrack_container(&container.id);
+                Err(if is_not_found(&e) {
+                    SandboxError::ImageMissing { tag: self.image.clone() }
+                } else {
+                    SandboxError::Docker { stage: format!("creating the container for tool `{function_name}`"), source: e }
+                })
+            }
         }
     }
 
