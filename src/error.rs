@@ -331,7 +331,7 @@ impl From<HostError> for Error {
     fn from(e: HostError) -> Error {
         match e {
             HostError::RuntimeMissing { .. } | HostError::RuntimeLoad { .. } => Error::RuntimeMissing(e.to_string()),
-            HostError::Grant { .. } => Error::InvalidArguments(e.to_string()),
+            HostError::Grant { .. } | HostError::InvalidLimit { .. } => Error::InvalidArguments(e.to_string()),
             _ => Error::Internal(e.to_string()),
         }
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use toolsmith_host::{CallError, Grant, Runtime, TestOptions};
+use toolsmith_host::{CallError, Grant, Runtime, TestOptions, ToolUnderTest};
 
 use crate::error::{Error, ErrorKind, ErrorReport, StageFailure};
 use crate::llm::{LlmClient, Spec};
@@ -249,12 +249,18 @@ impl Pipeline<'_> {
         let (rt, code, name) = (self.runtime.clone(), c.code.clone(), c.name.clone());
         let checked = blocking(move || -> Result<(Vec<u8>, Value), CallError> {
             let bytecode = rt.compile(&code, &format!("{name}.py"))?;
-            let described = rt.describe(&bytecode, &name)?;
+            // From the parsed source: the tool's code does not run, so it cannot forge this.
+            let described = rt.describe(&code, &name)?;
             Ok((bytecode, described))
         })
         .await
         .map_err(|e| from_error(Step::StaticChecks, e))?;
         let (bytecode, described) = checked.map_err(|e| from_call(Step::StaticChecks, e))?;
+        check_parameters(&described["parameters"]).map_err(|e| fail(Step::StaticChecks, ErrorKind::VerificationFailed, e))?;
+        let positional: Vec<String> = described["positional"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
         self.passed(Step::StaticChecks, None);
 
         let mut docker_ms = None;
@@ -300,7 +306,8 @@ impl Pipeline<'_> {
             let tmp = scratch.path().join(".tmp_path");
             std::fs::create_dir_all(&tmp).map_err(|e| fail(Step::WasmTests, ErrorKind::Internal, e.to_string()))?;
             let opts = TestOptions { grants, tmp_path: Some(tmp), ..TestOptions::default() };
-            rt.run_tests(&bc, &name, &tests, &opts).map_err(|e| from_call(Step::WasmTests, e))
+            let tool = ToolUnderTest { code: &bc, function: &name, positional: &positional };
+            rt.run_tests(tool, &name, &tests, &opts).map_err(|e| from_call(Step::WasmTests, e))
         })
         .await
         .map_err(|e| from_error(Step::WasmTests, e))??;
@@ -470,6 +477,20 @@ impl Pipeline<'_> {
 
 /// A fresh scratch directory for one test run, named after this process so that what a killed
 /// run leaves is recognised and removed by [`remove_stale_scratch`].
+/// A parameter schema the registry may store: a JSON Schema object of type `object` with
+/// `properties`, which the executor's validation can hold arguments to. (`true`, `{}` or a
+/// non-object schema would let any arguments through.)
+fn check_parameters(schema: &Value) -> Result<(), String> {
+    let ok = schema.get("type").and_then(Value::as_str) == Some("object")
+        && schema.get("properties").is_some_and(Value::is_object);
+    if ok {
+        Ok(())
+    } else {
+        let shown: String = schema.to_string().chars().take(200).collect();
+        Err(format!("the tool's parameter schema must be a JSON Schema object with properties, not {shown}"))
+    }
+}
+
 fn scratch_dir(root: &Path) -> std::io::Result<tempfile::TempDir> {
     std::fs::create_dir_all(root)?;
     tempfile::Builder::new().prefix(&format!("run-{}-", std::process::id())).tempdir_in(root)

@@ -22,7 +22,7 @@ use toolsmith::registry::{
 };
 use toolsmith::runtime::{self, Usage as RuntimeUsage};
 use toolsmith::{BUILT_IN_TOOL_NAMES, Config, CreateOptions, Error, ErrorKind, Toolsmith};
-use toolsmith_host::{Runtime, TestOptions};
+use toolsmith_host::{Runtime, TestOptions, ToolUnderTest};
 
 // ---------------------------------------------------------------------------------------------
 // Homes, fixtures, embedders
@@ -248,8 +248,10 @@ fn fixtures() -> &'static BTreeMap<String, Fixture> {
             let code = std::fs::read_to_string(dir.join("tool.py")).unwrap();
             let tests = std::fs::read_to_string(dir.join("test_tool.py")).unwrap();
             let bytecode = rt().compile(&code, &format!("{name}.py")).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            let described = rt().describe(&bytecode, &name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            let report = rt().run_tests(&bytecode, &name, &tests, &TestOptions::default()).unwrap();
+            let described = rt().describe(&code, &name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let positional: Vec<String> = serde_json::from_value(described["positional"].clone()).unwrap_or_default();
+            let tool = ToolUnderTest { code: &bytecode, function: &name, positional: &positional };
+            let report = rt().run_tests(tool, &name, &tests, &TestOptions::default()).unwrap();
             assert!(report.success(), "fixture {name}: its tests fail: {}", report.output);
             let docstring =
                 described["docstring"].as_str().unwrap_or_else(|| panic!("{name}: no docstring")).to_string();

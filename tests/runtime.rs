@@ -162,7 +162,7 @@ fn bytecode_is_small_and_describe_gives_a_schema() {
     let src = std::fs::read_to_string(fixtures().join("greet/tool.py")).unwrap();
     let code = rt().compile(&src, "greet.py").unwrap();
     assert!(code.len() < 100 * 1024, "bytecode {} bytes", code.len());
-    let d = rt().describe(&code, "greet").unwrap();
+    let d = rt().describe(&src, "greet").unwrap();
     let params = &d["parameters"];
     assert_eq!(params["properties"]["name"]["type"], "string");
     assert_eq!(params["required"], serde_json::json!(["name"]));
@@ -188,7 +188,10 @@ def test_negative():
     with pytest.raises(ValueError, match="non-negative"):
         factorial(-1)
 "#;
-    let report = rt().run_tests(&code, "factorial", tests, &Default::default()).unwrap();
+    let positional = vec!["n".to_string()];
+    let tool = toolsmith_host::ToolUnderTest { code: &code, function: "factorial", positional: &positional };
+    let report = rt().run_tests(tool, "factorial", tests, &Default::default()).unwrap();
+    assert_eq!(report.tool_calls, 6, "each call of the tool ran in an instance of its own");
     assert_eq!((report.passed, report.failed), (5, 1), "{report:?}");
     let failed = report.tests.iter().find(|t| t.outcome == "failed").unwrap();
     assert!(

@@ -91,6 +91,10 @@ pub enum HostError {
     Grant { path: std::path::PathBuf, source: wasmtime::Error },
     #[error("wasmtime: {0:#}")]
     Engine(wasmtime::Error),
+    #[error("invalid {name} limit: {detail}")]
+    InvalidLimit { name: &'static str, detail: String },
+    #[error("cannot start the thread's call driver: {0}")]
+    Driver(String),
 }
 
 /// Either kind of failure of one call.

@@ -23,7 +23,10 @@
 //!   `Store` back to be dropped off the request path.
 
 mod cache;
+mod driver;
 mod error;
+mod fsguard;
+mod judge;
 mod limits;
 mod stock;
 
@@ -34,13 +37,14 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub use error::{CallError, ErrorKind, HostError, ToolError};
 pub use limits::Limits;
 
+use fsguard::{GuardedFilesystem, GuardedView, Quota};
 use limits::MemoryLimiter;
 use stock::Stock;
 
@@ -48,6 +52,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../guest-runtime/wit",
         world: "runtime",
+        imports: { default: async | trappable },
+        exports: { default: async },
     });
 }
 
@@ -158,20 +164,35 @@ pub struct TestReport {
     pub errors: u32,
     #[serde(default)]
     pub skipped: u32,
+    /// Tests the runner collected (every test the module defines, parametrized cases expanded).
+    #[serde(default)]
+    pub collected: u32,
     pub tests: Vec<TestCase>,
     #[serde(default)]
     pub output: String,
+    /// Calls of the tool the tests made (each in an instance of its own); counted by the host.
+    #[serde(default)]
+    pub tool_calls: u32,
 }
 
 impl TestReport {
-    /// All collected tests passed and there was at least one.
+    /// All collected tests passed (or were skipped), there was at least one, and the counts agree
+    /// with the list: a report that does not add up is a failure, never a pass.
     pub fn success(&self) -> bool {
-        self.failed == 0 && self.errors == 0 && self.passed > 0
+        let listed = self.tests.len() as u64;
+        let counted = u64::from(self.passed) + u64::from(self.failed) + u64::from(self.errors) + u64::from(self.skipped);
+        self.failed == 0
+            && self.errors == 0
+            && self.passed > 0
+            && counted == listed
+            && u64::from(self.collected) == listed
+            && self.tests.iter().filter(|t| t.outcome == "passed").count() as u64 == u64::from(self.passed)
     }
 }
 
-/// Options of a test run: limits for the whole run, granted data directories, and a scratch
-/// directory served to tests as the `tmp_path` fixture (granted read-write to this run only).
+/// Options of a test run: limits for the whole run (each call of the tool gets the same limits,
+/// within what is left of the run's deadline), granted data directories, and a scratch directory
+/// served to tests as the `tmp_path` fixture (granted read-write to this run and its calls only).
 #[derive(Debug, Clone, Default)]
 pub struct TestOptions {
     pub limits: Limits,
@@ -179,10 +200,23 @@ pub struct TestOptions {
     pub tmp_path: Option<PathBuf>,
 }
 
+/// The tool a test run calls: its compiled code, its function and the names a positional
+/// argument binds to (the `positional` of [`Runtime::describe`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolUnderTest<'a> {
+    pub code: &'a [u8],
+    pub function: &'a str,
+    pub positional: &'a [String],
+}
+
 pub(crate) struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    /// Bytes the guest may still write to granted directories.
+    quota: Arc<Quota>,
+    /// Set only in a test run's instance: how it calls the tool under test.
+    judge: Option<judge::Judge>,
 }
 
 impl WasiView for State {
@@ -197,16 +231,31 @@ pub(crate) struct Ready {
     runtime: bindings::Runtime,
 }
 
+impl Ready {
+    /// Set the call's limits on a fresh store; start-up ran unmetered.
+    fn arm(&mut self, limits: &Limits) -> Result<(), HostError> {
+        let state = self.store.data_mut();
+        state.limiter = MemoryLimiter { limit: limits.memory_bytes, hit: false };
+        state.quota = Quota::new(limits.max_write_bytes);
+        self.store.set_fuel(limits.fuel).map_err(HostError::Engine)?;
+        // Validated limits keep this far below the epoch counter's range.
+        let ticks = (limits.timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
+        self.store.set_epoch_deadline(ticks);
+        Ok(())
+    }
+}
+
 pub(crate) struct Shared {
     engine: Engine,
     pre: bindings::RuntimePre<State>,
     slots: stock::Slots,
+    max_memory_bytes: usize,
 }
 
 impl Shared {
     /// Instantiate with no authority at all: no preopens, no env, no args, no network, stdio
     /// discarded (the harness captures `print` itself).
-    fn instantiate(&self, grants: &[Grant]) -> Result<Ready, HostError> {
+    async fn instantiate(&self, grants: &[Grant]) -> Result<Ready, HostError> {
         let mut b = WasiCtxBuilder::new();
         for g in grants {
             let perms = if g.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
@@ -217,6 +266,8 @@ impl Shared {
             wasi: b.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter { limit: usize::MAX, hit: false },
+            quota: Quota::new(0),
+            judge: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -224,7 +275,7 @@ impl Shared {
         // runs unmetered and the call's limits are set just before the call.
         store.set_fuel(u64::MAX).map_err(HostError::Engine)?;
         store.set_epoch_deadline(u64::MAX / 2);
-        let runtime = self.pre.instantiate(&mut store).map_err(HostError::Engine)?;
+        let runtime = self.pre.instantiate_async(&mut store).await.map_err(HostError::Engine)?;
         Ok(Ready { store, runtime })
     }
 }
@@ -232,8 +283,9 @@ impl Shared {
 /// The shared Python runtime: one compiled component, a stock of ready instances, and an epoch
 /// ticker for deadlines. `Send + Sync`: call it from as many threads as you like.
 ///
-/// Calls block. From async code, make them inside `tokio::task::spawn_blocking`: WASI's
-/// synchronous file operations drive a Tokio runtime of their own and panic on a worker thread.
+/// Calls block (each drives its call on a Tokio runtime of the calling thread's own, see
+/// [`driver`]). From async code, make them inside `tokio::task::spawn_blocking`: Tokio refuses to
+/// start a runtime on one of its async worker threads.
 pub struct Runtime {
     shared: Arc<Shared>,
     stock: Stock,
@@ -259,6 +311,9 @@ impl Runtime {
             // faults back into the call (2.1 ms p50 against 0.36 ms): the memset stays.
             .pagemap_scan(wasmtime::Enabled::No);
         let mut cfg = Config::new();
+        // Calls are async (see `driver`), so that a call waiting in WASI (a sleep, a poll) is a
+        // future the deadline can drop, store and all: epoch interruption only reaches a guest
+        // that is running wasm.
         cfg.wasm_component_model(true)
             .consume_fuel(true)
             .epoch_interruption(true)
@@ -267,7 +322,16 @@ impl Runtime {
         let engine = Engine::new(&cfg).map_err(HostError::Engine)?;
         let component = cache::load_component(&engine, &config.component, &config.cache_dir)?;
         let mut linker: Linker<State> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(HostError::Engine)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::Engine)?;
+        // Our filesystem rules replace wasmtime-wasi's definitions of that one interface.
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<State, GuardedFilesystem>(
+            &mut linker,
+            GuardedView::of,
+        )
+        .map_err(HostError::Engine)?;
+        linker.allow_shadowing(false);
+        bindings::Runtime::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(HostError::Engine)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| HostError::RuntimeLoad { path: config.component.clone(), source: e })?;
@@ -287,7 +351,12 @@ impl Runtime {
                 })
                 .map_err(|e| HostError::Engine(e.into()))?;
         }
-        let shared = Arc::new(Shared { engine, pre, slots: stock::Slots::new(config.max_instances as usize) });
+        let shared = Arc::new(Shared {
+            engine,
+            pre,
+            slots: stock::Slots::new(config.max_instances as usize),
+            max_memory_bytes: config.max_memory_bytes,
+        });
         let stock = Stock::start(shared.clone(), config.stock);
         Ok(Runtime { shared, stock, stop_ticker })
     }
@@ -298,55 +367,38 @@ impl Runtime {
         self.stock.wait_full(timeout)
     }
 
-    fn take(&self, grants: &[Grant]) -> Result<stock::Lease, HostError> {
-        if grants.is_empty()
-            && let Some(lease) = self.stock.take()
-        {
-            return Ok(lease);
-        }
-        let slot = stock::OwnedSlot::acquire(&self.shared);
-        let ready = self.shared.instantiate(grants)?;
-        Ok(stock::Lease::new(ready, slot, self.stock.dropper()))
+    /// The largest memory limit a call may ask for (the pool's slot size).
+    pub fn max_memory_bytes(&self) -> usize {
+        self.shared.max_memory_bytes
     }
 
-    /// Run `f` on a fresh instance under `limits`, translating traps into [`ToolError`]s.
-    fn with_instance<R>(
-        &self,
-        grants: &[Grant],
-        limits: &Limits,
-        f: impl FnOnce(&bindings::Runtime, &mut Store<State>) -> wasmtime::Result<Result<R, String>>,
-    ) -> Result<R, CallError> {
-        let mut lease = self.take(grants)?;
-        let ready = lease.ready();
-        let store = &mut ready.store;
-        store.data_mut().limiter = MemoryLimiter { limit: limits.memory_bytes, hit: false };
-        store.set_fuel(limits.fuel).map_err(HostError::Engine)?;
-        let ticks = (limits.timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        let outcome = f(&ready.runtime, store);
-        let memory_hit = store.data().limiter.hit;
-        match outcome {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(json)) => {
-                let mut e = ToolError::from_guest_json(&json);
-                if memory_hit && e.error_type == "MemoryError" {
-                    e.kind = ErrorKind::MemoryLimit;
-                    e.error_type = "MemoryLimitExceeded".into();
-                    e.message = format!(
-                        "the tool needed more than its memory limit of {} MiB ({})",
-                        limits.memory_bytes >> 20,
-                        e.message
-                    );
-                }
-                Err(e.into())
-            }
-            Err(err) => Err(trap_error(err, limits, memory_hit).into()),
-        }
+    /// Check `limits` against what this runtime can enforce; every call does it first.
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), HostError> {
+        limits.check(self.shared.max_memory_bytes)
+    }
+
+    async fn take(&self, grants: &[Grant], limits: &Limits) -> Result<stock::Lease, HostError> {
+        self.check_limits(limits)?;
+        let mut lease = if grants.is_empty()
+            && let Some(lease) = self.stock.take()
+        {
+            lease
+        } else {
+            stock::fresh(&self.shared, grants, self.stock.dropper()).await?
+        };
+        lease.ready().arm(limits)?;
+        Ok(lease)
     }
 
     /// Check a tool's source and compile it to bytecode for this runtime. Errors carry the line.
     pub fn compile(&self, source: &str, filename: &str) -> Result<Vec<u8>, CallError> {
-        self.with_instance(&[], &Limits::default(), |rt, store| rt.call_compile(store, source, filename))
+        driver::block_on(async {
+            let limits = Limits::default();
+            let mut lease = self.take(&[], &limits).await?;
+            let Ready { store, runtime } = lease.ready();
+            let outcome = driver::bounded(&limits, runtime.call_compile(&mut *store, source, filename)).await;
+            settle(outcome, store, &limits)
+        })?
     }
 
     /// Call `function` of compiled `code` with `args_json` (a JSON object) as keyword arguments.
@@ -357,67 +409,153 @@ impl Runtime {
         args_json: &str,
         opts: &CallOptions,
     ) -> Result<CallOutput, CallError> {
-        let start = Instant::now();
-        let options = guest_options(&opts.limits, None);
-        let text = self.with_instance(&opts.grants, &opts.limits, |rt, store| {
-            rt.call_call(store, code, function, args_json, &options)
-        })?;
-        // Refuse an oversized reply before parsing it; the exact check on the result follows.
-        if text.len() > opts.limits.max_result_bytes + 2 * opts.limits.max_output_bytes + 64 {
-            return Err(result_too_large(text.len(), opts.limits.max_result_bytes).into());
-        }
-        #[derive(Deserialize)]
-        struct Out {
-            result: Box<RawValue>,
-            #[serde(default)]
-            stdout: String,
-            #[serde(default)]
-            stderr: String,
-        }
-        let out: Out = parse_reply(&text, "reply")?;
-        if out.result.get().len() > opts.limits.max_result_bytes {
-            return Err(result_too_large(out.result.get().len(), opts.limits.max_result_bytes).into());
-        }
-        Ok(CallOutput { result: out.result, stdout: out.stdout, stderr: out.stderr, elapsed: start.elapsed() })
+        driver::block_on(async {
+            let lease = self.take(&opts.grants, &opts.limits).await?;
+            call_on(lease, code, function, args_json, &opts.limits).await
+        })?
     }
 
-    /// The JSON Schema of `function`'s parameters, its docstring and return schema.
-    pub fn describe(&self, code: &[u8], function: &str) -> Result<serde_json::Value, CallError> {
-        let text = self.with_instance(&[], &Limits::default(), |rt, store| rt.call_describe(store, code, function))?;
-        Ok(parse_reply(&text, "reply")?)
+    /// The description of `function` in `source`, read from the parsed source (its code does not
+    /// run): name, summary, docstring, the JSON Schema of its parameters, its return schema and
+    /// the names positional arguments bind to.
+    pub fn describe(&self, source: &str, function: &str) -> Result<serde_json::Value, CallError> {
+        driver::block_on(async {
+            let limits = Limits::default();
+            let mut lease = self.take(&[], &limits).await?;
+            let Ready { store, runtime } = lease.ready();
+            let outcome = driver::bounded(&limits, runtime.call_describe(&mut *store, source, function)).await;
+            let text = settle(outcome, store, &limits)?;
+            Ok(parse_reply(&text, "description")?)
+        })?
     }
 
-    /// Run a pytest-style test module against `tool_code`, importable as `module_name`.
+    /// Run a pytest-style test module against `tool`, importable as `module_name`. The tests run
+    /// in one instance; every call they make of the tool runs in a fresh instance of its own (see
+    /// [`judge`]), so the tool's code never shares an interpreter with the test runner.
     pub fn run_tests(
         &self,
-        tool_code: &[u8],
+        tool: ToolUnderTest<'_>,
         module_name: &str,
         test_source: &str,
         opts: &TestOptions,
     ) -> Result<TestReport, CallError> {
         let mut grants = opts.grants.clone();
         let tmp_guest = opts.tmp_path.as_ref().map(|p| {
-            let g = Grant { host_path: p.clone(), guest_path: "/tmp/toolsmith-tmp".into(), writable: true };
-            grants.push(g);
-            "/tmp/toolsmith-tmp".to_string()
+            grants.push(Grant { host_path: p.clone(), guest_path: TMP_GUEST.into(), writable: true });
+            TMP_GUEST
         });
-        let options = guest_options(&opts.limits, tmp_guest.as_deref());
-        let text = self.with_instance(&grants, &opts.limits, |rt, store| {
-            rt.call_run_tests(store, tool_code, module_name, test_source, &options)
-        })?;
-        Ok(parse_reply(&text, "test report")?)
+        let options = serde_json::json!({
+            "max_output_bytes": opts.limits.max_output_bytes,
+            "tmp_path": tmp_guest,
+            "positional": tool.positional,
+        })
+        .to_string();
+        driver::block_on(async {
+            let mut lease = self.take(&grants, &opts.limits).await?;
+            let judge = judge::Judge::new(&self.shared, self.stock.dropper(), tool, &grants, &opts.limits);
+            let calls = judge.calls();
+            lease.ready().store.data_mut().judge = Some(judge);
+            let Ready { store, runtime } = lease.ready();
+            let run = runtime.call_run_tests(&mut *store, module_name, tool.function, test_source, &options);
+            let outcome = driver::bounded(&opts.limits, run).await;
+            let text = settle(outcome, store, &opts.limits)?;
+            let mut report: TestReport = parse_reply(&text, "test report")?;
+            report.tool_calls = calls.get();
+            Ok(report)
+        })?
     }
 
     /// The modules a tool may import.
     pub fn allowed_modules(&self) -> Result<Vec<String>, CallError> {
-        self.with_instance(&[], &Limits::default(), |rt, store| rt.call_allowed_modules(store).map(Ok))
+        driver::block_on(async {
+            let limits = Limits::default();
+            let mut lease = self.take(&[], &limits).await?;
+            let Ready { store, runtime } = lease.ready();
+            let outcome = driver::bounded(&limits, async { runtime.call_allowed_modules(&mut *store).await.map(Ok) }).await;
+            settle(outcome, store, &limits)
+        })?
     }
 }
+
+/// Where a test run's scratch directory appears inside the guest.
+const TMP_GUEST: &str = "/tmp/toolsmith-tmp";
 
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop_ticker.store(true, Ordering::Relaxed);
     }
+}
+
+/// One call of a tool on an armed lease; what both [`Runtime::call`] and the judge's calls of the
+/// tool under test run.
+pub(crate) async fn call_on(
+    mut lease: stock::Lease,
+    code: &[u8],
+    function: &str,
+    args_json: &str,
+    limits: &Limits,
+) -> Result<CallOutput, CallError> {
+    let start = Instant::now();
+    let options = serde_json::json!({ "max_output_bytes": limits.max_output_bytes }).to_string();
+    let Ready { store, runtime } = lease.ready();
+    let outcome = driver::bounded(limits, runtime.call_call(&mut *store, code, function, args_json, &options)).await;
+    let text = settle(outcome, store, limits)?;
+    drop(lease);
+    // Refuse an oversized reply before parsing it; the exact check on the result follows.
+    if text.len() > limits.max_result_bytes + 2 * limits.max_output_bytes + 64 {
+        return Err(result_too_large(text.len(), limits.max_result_bytes).into());
+    }
+    #[derive(Deserialize)]
+    struct Out {
+        result: Box<RawValue>,
+        #[serde(default)]
+        stdout: String,
+        #[serde(default)]
+        stderr: String,
+    }
+    let out: Out = parse_reply(&text, "reply")?;
+    if out.result.get().len() > limits.max_result_bytes {
+        return Err(result_too_large(out.result.get().len(), limits.max_result_bytes).into());
+    }
+    Ok(CallOutput { result: out.result, stdout: out.stdout, stderr: out.stderr, elapsed: start.elapsed() })
+}
+
+/// Translate how an export call ended — done, failed in the guest, trapped, or dropped at the
+/// deadline while it waited in the host — into the call's result.
+fn settle<R>(
+    outcome: Option<wasmtime::Result<Result<R, String>>>,
+    store: &Store<State>,
+    limits: &Limits,
+) -> Result<R, CallError> {
+    let memory_hit = store.data().limiter.hit;
+    match outcome {
+        None => Err(timeout(limits).into()),
+        Some(Ok(Ok(r))) => Ok(r),
+        Some(Ok(Err(json))) => {
+            let mut e = ToolError::from_guest_json(&json);
+            // The limiter's record is the host's, not the guest's: only then is it the limit. The
+            // harness reports a MemoryError it could not attribute (compiling) as InternalError.
+            if memory_hit && matches!(e.error_type.as_str(), "MemoryError" | "InternalError") {
+                e.kind = ErrorKind::MemoryLimit;
+                e.error_type = "MemoryLimitExceeded".into();
+                e.message = format!(
+                    "the tool needed more than its memory limit of {} MiB ({})",
+                    limits.memory_bytes >> 20,
+                    e.message
+                );
+            }
+            Err(e.into())
+        }
+        Some(Err(err)) => Err(trap_error(err, limits, memory_hit).into()),
+    }
+}
+
+fn timeout(limits: &Limits) -> ToolError {
+    ToolError::limit(
+        ErrorKind::Timeout,
+        "Timeout",
+        format!("the tool ran past its time limit of {} ms", limits.timeout.as_millis()),
+    )
 }
 
 fn result_too_large(bytes: usize, limit: usize) -> ToolError {
@@ -435,14 +573,6 @@ fn parse_reply<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result
     })
 }
 
-fn guest_options(limits: &Limits, tmp_path: Option<&str>) -> String {
-    serde_json::json!({
-        "max_output_bytes": limits.max_output_bytes,
-        "tmp_path": tmp_path,
-    })
-    .to_string()
-}
-
 fn trap_error(err: wasmtime::Error, limits: &Limits, memory_hit: bool) -> ToolError {
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => ToolError::limit(
@@ -450,11 +580,7 @@ fn trap_error(err: wasmtime::Error, limits: &Limits, memory_hit: bool) -> ToolEr
             "FuelExhausted",
             format!("the tool used up its fuel limit of {} units of computation", limits.fuel),
         ),
-        Some(Trap::Interrupt) => ToolError::limit(
-            ErrorKind::Timeout,
-            "Timeout",
-            format!("the tool ran past its time limit of {} ms", limits.timeout.as_millis()),
-        ),
+        Some(Trap::Interrupt) => timeout(limits),
         // CPython's recursion guard does not see the wasm stack: C-level recursion (repr or
         // json of a deeply nested value) exhausts it instead of raising RecursionError.
         Some(Trap::StackOverflow) => ToolError::limit(

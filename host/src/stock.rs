@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Ready, Shared};
+use crate::{Grant, HostError, Ready, Shared, driver};
 
 /// A counting semaphore over the pooling allocator's instance slots, so that a burst of calls
 /// waits for a slot instead of failing with "pool exhausted".
@@ -106,6 +106,14 @@ impl Drop for Lease {
     }
 }
 
+/// A lease on a new instance made for this call (granted directories, or no stock at hand):
+/// waits for a slot, then instantiates.
+pub(crate) async fn fresh(shared: &Arc<Shared>, grants: &[Grant], dropper: Sender<Msg>) -> Result<Lease, HostError> {
+    let slot = OwnedSlot::acquire(shared);
+    let ready = shared.instantiate(grants).await?;
+    Ok(Lease::new(ready, slot, dropper))
+}
+
 impl Stock {
     /// Start the janitor; it keeps `target` instances ready (none when 0) and drops used stores.
     pub(crate) fn start(shared: Arc<Shared>, target: usize) -> Stock {
@@ -163,7 +171,7 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Receiver<Msg>) {
         if short && !failing && shared.slots.try_acquire() {
             let slot = OwnedSlot(shared.clone());
             let t = Instant::now();
-            let made = shared.instantiate(&[]);
+            let made = driver::block_on(shared.instantiate(&[])).and_then(|r| r);
             tracing::debug!(us = t.elapsed().as_micros() as u64, "stocked an instance");
             match made {
                 Ok(ready) => {
