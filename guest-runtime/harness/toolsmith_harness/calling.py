@@ -6,7 +6,7 @@ import types
 from . import codeblob, jsonio
 from .allowlist import Policy
 from .capture import Capture, OutputLimit
-from .errors import FUNCTION_NOT_FOUND, OUTPUT_LIMIT_EXCEEDED, Failure
+from .errors import FUNCTION_NOT_FOUND, OUTPUT_LIMIT_EXCEEDED, RESULT_NOT_JSON, Failure
 from .tracebacks import exception_failure
 
 TOOL_MODULE_NAME = "__tool__"
@@ -104,7 +104,10 @@ def call(code, function, args, options):
     stdout = capture.stdout.getvalue()
     try:
         result = jsonio.plain(result)
-        return jsonio.dumps({"result": result, "stdout": stdout, "stderr": capture.stderr.getvalue()})
+        try:
+            return jsonio.dumps({"result": result, "stdout": stdout, "stderr": capture.stderr.getvalue()})
+        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError; the value itself is plain JSON
+            raise Failure(RESULT_NOT_JSON, f"result: could not be serialised ({type(exc).__name__}: {exc})") from None
     except Failure as failure:
         if stdout:
             failure.payload["stdout"] = stdout

@@ -37,22 +37,27 @@ _FIRST_FRAME = re.compile(r'^  File "(.*)", line (\d+), in (.*)$', re.MULTILINE)
 class ToolFault(BaseException):
     """A tool call ended in something no test may catch as the tool's exception."""
 
+    __module__ = "toolsmith"  # reports read `toolsmith.ToolLimitExceeded: Timeout: ...`
     outcome = "failed"
 
 
 class ToolLimitExceeded(ToolFault):
     """The host stopped the call: time, fuel, memory, result size, a trap."""
 
+    __module__ = "toolsmith"
+
 
 class ToolLoadError(ToolFault):
     """The tool's module raised while it was being loaded, so no call of it can work."""
 
+    __module__ = "toolsmith"
     outcome = "error"
 
 
 class ToolReplyError(ToolFault):
     """`call-tool` answered something that is not `call`'s reply."""
 
+    __module__ = "toolsmith"
     outcome = "error"
 
 
