@@ -290,3 +290,14 @@ def test_a_broken_skipif_condition_is_that_tests_error(runtime):
     outcomes = {t["name"]: t["outcome"] for t in report["tests"]}
     assert outcomes == {"test_a": "error", "test_b": "passed"}
     assert "NameError" in report["tests"][0]["message"]
+
+
+def test_positional_only_parameters_bind_through_the_proxy(runtime):
+    tool = "def clamp(value, low=0, /, high=10):\n    return max(low, min(value, high))\n"
+    tests = (
+        "from clamp import clamp\n\n"
+        "def test_positions():\n    assert [clamp(-5), clamp(5, 6), clamp(50, 0, 20), clamp(50, high=30)] == [0, 6, 20, 30]\n"
+    )
+    report, host = runtime.run_tests(tool, "clamp", "clamp", tests, filename="clamp.py")
+    assert report["passed"] == 1, report["output"]
+    assert json.loads(host.calls[1]) == {"value": 5, "low": 6}
