@@ -6,8 +6,13 @@ exception into the WIT `result`'s error string.
 
 The module body runs once, at build time: `warmup.run()` imports everything a tool may use and
 exercises each export so their lazy imports are in the snapshot.
+
+`call-tool`, the world's one import, is `wit_world.call_tool` in componentize-py 0.25.1's
+bindings: it returns the Ok string and raises `componentize_py_types.Err` holding the error
+string. The harness takes it as a plain function returning (ok, text).
 """
 
+import wit_world
 from componentize_py_types import Err
 
 import toolsmith_harness as harness
@@ -32,8 +37,8 @@ def _error(exc):
 def _export(kind, fn, *args):
     """`fn(*args)`, which must return a `kind`; anything else becomes the error result.
 
-    (Tool code shares the stdlib's module objects with the harness and could patch them: a
-    wrongly typed answer must not reach the glue.)"""
+    (In `call`, tool code shares the stdlib's module objects with the harness and could patch
+    them: a wrongly typed answer must not reach the glue.)"""
     try:
         value = fn(*args)
     except BaseException as exc:  # noqa: BLE001
@@ -43,6 +48,13 @@ def _export(kind, fn, *args):
     return value
 
 
+def _call_tool(args):
+    try:
+        return True, wit_world.call_tool(args)
+    except Err as err:
+        return False, err.value
+
+
 class WitWorld:
     def compile(self, source: str, filename: str) -> bytes:
         return _export(bytes, harness.compile, source, filename)
@@ -50,11 +62,11 @@ class WitWorld:
     def call(self, code: bytes, function: str, args: str, options: str) -> str:
         return _export(str, harness.call, code, function, args, options)
 
-    def describe(self, code: bytes, function: str) -> str:
-        return _export(str, harness.describe, code, function)
+    def describe(self, source: str, function: str) -> str:
+        return _export(str, harness.describe, source, function)
 
-    def run_tests(self, tool_code: bytes, module_name: str, test_source: str, options: str) -> str:
-        return _export(str, harness.run_tests, tool_code, module_name, test_source, options)
+    def run_tests(self, module_name: str, function: str, test_source: str, options: str) -> str:
+        return _export(str, harness.run_tests, module_name, function, test_source, options, _call_tool)
 
     def allowed_modules(self) -> list[str]:
         try:

@@ -129,6 +129,76 @@ def test_big_integer_arguments(runtime, code):
     assert out["result"] == {"n": huge}
 
 
+def test_huge_integers_both_ways(runtime):
+    # Past ~6,000 digits in and ~9,000 out CPython converts through _pylong, which the
+    # component has only because the warm-up imported it.
+    code = runtime.compile("def f(n: int) -> int:\n    return n * 10**10000 + 1\n")
+    n = 7 * 10**7000 + 3
+    assert runtime.call_raw(code, "f", json.dumps({"n": n}))["result"] == n * 10**10000 + 1
+    assert runtime.call(code, "f", {"n": 1})["result"] == 10**10000 + 1
+
+
+def test_the_interpreters_own_imports_work_in_tool_code(runtime, expect_error):
+    code = runtime.compile(
+        "import datetime, time\n"
+        "def f():\n    return [str(datetime.datetime.strptime('2024-02-29', '%Y-%m-%d').date()), time.strptime('2024', '%Y')[0]]\n"
+    )
+    assert runtime.call(code, "f")["result"] == ["2024-02-29", 2024]
+    expect_error("ImportNotAllowed", runtime.compile, "import _pylong\n")
+    expect_error("ImportNotAllowed", runtime.compile, "from _strptime import _strptime\n")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_non_finite_numbers_are_invalid_arguments(runtime, expect_error, code, number):
+    payload = expect_error("InvalidArguments", runtime.call_raw, code, "echo", f'{{"x": {number}, "y": [1.5]}}')
+    assert number.lstrip("-") in payload["message"]
+
+
+def test_positional_only_parameters_are_passed_by_name(runtime, expect_error):
+    code = runtime.compile("def f(a, b=2, /, c=3, *, d=4):\n    return [a, b, c, d]\n")
+    assert runtime.call(code, "f", {"a": 1})["result"] == [1, 2, 3, 4]
+    assert runtime.call(code, "f", {"a": 1, "b": 5, "d": 6})["result"] == [1, 5, 3, 6]
+    payload = expect_error("TypeError", runtime.call, code, "f", {"b": 5})
+    assert "missing required positional-only argument: 'a'" in payload["message"]
+
+
+def test_a_result_is_read_without_running_its_methods(runtime):
+    # Each value's overrides would change the answer (or the dict being serialised) if the
+    # serialiser called them; it reads the containers' contents instead.
+    source = """
+class Sneaky(dict):
+    def items(self):
+        PARENT["added"] = 1
+        return [("forged", True)]
+
+class Liar(str):
+    def __str__(self):
+        return "forged"
+
+class Number(int):
+    def __repr__(self):
+        return "999"
+
+PARENT = {}
+
+def f():
+    PARENT.clear()
+    PARENT["child"] = Sneaky(real=1)
+    PARENT["text"] = Liar("real")
+    PARENT["n"] = Number(7)
+    PARENT["more"] = [Sneaky(x=2)]
+    return PARENT
+"""
+    result = runtime.call(runtime.compile(source), "f")["result"]
+    assert result == {"child": {"real": 1}, "text": "real", "n": 7, "more": [{"x": 2}]}
+
+
+def test_an_object_posing_as_a_dict_is_not_json(runtime, expect_error):
+    source = "class Fake:\n    __class__ = dict\n    def items(self):\n        return []\n\ndef f():\n    return {'x': Fake()}\n"
+    payload = expect_error("ResultNotJSON", runtime.call, runtime.compile(source), "f")
+    assert payload["message"].startswith("result['x']: Fake is not a JSON value"), payload
+
+
 def test_non_ascii_text_survives(runtime, code):
     assert runtime.call(code, "echo", {"name": "Zoë — 東京 🐍"})["result"] == {"name": "Zoë — 東京 🐍"}
 

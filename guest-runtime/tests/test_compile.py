@@ -75,8 +75,6 @@ def test_code_from_elsewhere_is_refused(runtime, expect_error):
     expect_error("InvalidCode", runtime.call, b"not marshal data", "f")
     expect_error("InvalidCode", runtime.call, header + b"\x00garbage", "f")
     expect_error("InvalidCode", runtime.call, code[:-10], "f")
-    expect_error("InvalidCode", runtime.describe, b"", "f")
-    expect_error("InvalidCode", runtime.run_tests, b"", "mod", "def test_a():\n    pass\n")
 
 
 def test_code_from_another_python_version_is_refused(runtime, native, expect_error):

@@ -22,7 +22,7 @@ __all__ = [
 
 @guarded
 def compile(source, filename):  # noqa: A001 - the WIT export's name
-    """Check a tool's source and compile it: the bytes `call`, `describe` and `run_tests` take."""
+    """Check a tool's source and compile it: the bytes `call` takes."""
     return codeblob.compile_source(source, filename, allowlist.Policy())
 
 
@@ -33,15 +33,17 @@ def call(code, function, args, options):
 
 
 @guarded
-def describe(code, function):
-    """JSON text: name, summary, docstring, parameters (JSON Schema) and returns of `function`."""
-    return schema.describe(code, function)
+def describe(source, function):
+    """JSON text: name, summary, docstring, parameters (JSON Schema), returns and positional of
+    `function`, read from the parsed source (nothing of it runs)."""
+    return schema.describe(source, function)
 
 
 @guarded
-def run_tests(tool_code, module_name, test_source, options):
-    """JSON text: counts, per-test outcomes and a pytest-like report of the test module."""
-    return testrunner.run_tests(tool_code, module_name, test_source, options)
+def run_tests(module_name, function, test_source, options, call_tool):
+    """JSON text: counts, per-test outcomes and a pytest-like report of the test module. The tool
+    is reached only through `call_tool(args_json)` -> (ok, text)."""
+    return testrunner.run_tests(module_name, function, test_source, options, call_tool)
 
 
 def allowed_modules():

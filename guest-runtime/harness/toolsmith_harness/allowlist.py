@@ -44,6 +44,13 @@ def load_list():
 
 ALLOWED = tuple(load_list())
 
+# Modules CPython's own C code imports on demand, through the `__import__` of the frame that is
+# running: `_pylong` for int<->str conversions past a few thousand digits, `_strptime` for
+# `time.strptime` and `datetime.strptime`. The tool's `__import__` cannot tell that import from a
+# tool's `__import__("_pylong")`, so it lets these through; `import _pylong` in a tool's source is
+# still refused by the static check. The warm-up imports them: they exist only if it does.
+INTERPRETER_INTERNAL = ("_pylong", "_strptime")
+
 
 def import_all(names=ALLOWED):
     """Import every allowed module (at build time, so each is in the snapshot).
@@ -148,6 +155,8 @@ class Policy:
                 raise ImportNotAllowed(
                     f"relative import of '{'.' * level}{name}' is not allowed: a tool is a single module"
                 )
+            if name in INTERPRETER_INTERNAL and not fromlist:
+                return real_import(name, globals, locals, fromlist, 0)
             refused = policy.refused(name, fromlist)
             if refused:
                 raise ImportNotAllowed(policy.not_allowed_message(refused), name=refused)

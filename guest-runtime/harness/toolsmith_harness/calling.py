@@ -1,11 +1,12 @@
 """The `call` export: run a tool's code as a fresh module and call one of its functions."""
 
 import inspect
+import types
 
 from . import codeblob, jsonio
 from .allowlist import Policy
 from .capture import Capture, OutputLimit
-from .errors import FUNCTION_NOT_FOUND, OUTPUT_LIMIT_EXCEEDED, Failure
+from .errors import FUNCTION_NOT_FOUND, OUTPUT_LIMIT_EXCEEDED, RESULT_NOT_JSON, Failure
 from .tracebacks import exception_failure
 
 TOOL_MODULE_NAME = "__tool__"
@@ -57,6 +58,31 @@ def load_tool(blob, capture, policy=None, name=TOOL_MODULE_NAME):
     return module
 
 
+def bind(fn, kwargs):
+    """(positional, keyword) arguments for `fn` from the JSON object's names: JSON has no
+    positional arguments, so parameters declared positional-only (`def f(a, /)`) are passed
+    positionally here, in order, with their defaults filling any gap."""
+    code = fn.__code__ if type(fn) is types.FunctionType else None
+    count = code.co_posonlyargcount if code is not None else 0
+    names = code.co_varnames[:count] if count else ()
+    given = [i for i, name in enumerate(names) if name in kwargs]
+    if not given:
+        return (), kwargs
+    kwargs = dict(kwargs)
+    defaults = fn.__defaults__ or ()
+    first_default = code.co_argcount - len(defaults)
+    positional = []
+    for index in range(given[-1] + 1):
+        name = names[index]
+        if name in kwargs:
+            positional.append(kwargs.pop(name))
+        elif index >= first_default:
+            positional.append(defaults[index - first_default])
+        else:
+            raise TypeError(f"{fn.__name__}() missing required positional-only argument: '{name}'")
+    return tuple(positional), kwargs
+
+
 def call(code, function, args, options):
     opts = jsonio.parse_options(options, CALL_OPTIONS)
     kwargs = jsonio.parse_args(args)
@@ -67,7 +93,8 @@ def call(code, function, args, options):
         fn = find_function(module, function)
         try:
             with codeblob.registered(module):
-                result = fn(**kwargs)
+                positional, keywords = bind(fn, kwargs)
+                result = fn(*positional, **keywords)
         except OutputLimit:
             raise output_failure(capture) from None
         except BaseException as exc:  # noqa: BLE001 - tool code may raise anything
@@ -76,8 +103,11 @@ def call(code, function, args, options):
         raise output_failure(capture)
     stdout = capture.stdout.getvalue()
     try:
-        jsonio.check_json(result)
-        return jsonio.dumps({"result": result, "stdout": stdout, "stderr": capture.stderr.getvalue()})
+        result = jsonio.plain(result)
+        try:
+            return jsonio.dumps({"result": result, "stdout": stdout, "stderr": capture.stderr.getvalue()})
+        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError; the value itself is plain JSON
+            raise Failure(RESULT_NOT_JSON, f"result: could not be serialised ({type(exc).__name__}: {exc})") from None
     except Failure as failure:
         if stdout:
             failure.payload["stdout"] = stdout

@@ -50,6 +50,8 @@ def parse(source, filename):
         return ast.parse(source, filename)
     except (SyntaxError, ValueError) as exc:
         raise _syntax_failure(exc, filename) from None
+    except (RecursionError, MemoryError) as exc:
+        raise Failure(SYNTAX_ERROR, f"{filename}: the source is nested too deeply to parse ({type(exc).__name__})") from None
 
 
 def compile_tree(tree, filename):

@@ -1,12 +1,23 @@
 """Collecting test items from an executed test module, the way pytest would: `test*` functions,
 `test*` methods of `Test*` classes (without `__init__`), in definition order, each expanded by
-its `@pytest.mark.parametrize` marks (stacked marks multiply; ids as pytest makes them)."""
+its `@pytest.mark.parametrize` marks (stacked marks multiply; ids as pytest makes them).
 
+What was collected is checked against what the source defines (`defined_tests`, read from the AST
+before the module runs): a test that is defined but not collected, because a later statement
+rebinds its name, a decorator replaced it or its class has an `__init__`, is an error of the run.
+pytest would skip such a test silently; a judge must not.
+"""
+
+import ast
 import enum
 import inspect
 
 from _pytest.fixtures import FixtureFunctionDefinition
 from _pytest.mark.structures import Mark, MarkDecorator, ParameterSet, get_unpacked_marks
+
+from . import binding
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 class Item:
@@ -173,3 +184,136 @@ def _expand(name, function, cls, marks):
         Item(f"{name}[{'-'.join(ids)}]", function, cls, params=params, marks=others + extra)
         for ids, params, extra in combos
     ]
+
+
+# -- what the source defines -----------------------------------------------------------------------
+
+
+class Definition:
+    """A test the source defines: `qualname` as pytest names it (`TestX::test_a`), the line its
+    code starts on (the first decorator's), and how many items its literal parametrize lists
+    make (None when they are not literal)."""
+
+    def __init__(self, qualname, node, expected, module_body, cls=None):
+        self.module_body = module_body
+        self.qualname = qualname
+        self.node = node
+        self.first_line = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        self.expected = expected
+        self.cls = cls
+
+
+def _decorator_name(node):
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _parametrize_count(decorators):
+    """The product of the decorators' literal parametrize lists (an empty one makes one skipped
+    item); None when one is not a literal list."""
+    count = 1
+    for decorator in decorators:
+        if not (isinstance(decorator, ast.Call) and _decorator_name(decorator) == "parametrize"):
+            continue
+        values = decorator.args[1] if len(decorator.args) > 1 else None
+        for keyword in decorator.keywords:
+            if keyword.arg == "argvalues":
+                values = keyword.value
+        if not isinstance(values, (ast.List, ast.Tuple)) or any(isinstance(e, ast.Starred) for e in values.elts):
+            return None
+        count *= max(len(values.elts), 1)
+    return count
+
+
+def _is_test_function(node):
+    return (
+        isinstance(node, _FUNCTIONS)
+        and node.name.startswith("test")
+        and not any(_decorator_name(d) == "fixture" for d in node.decorator_list)
+    )
+
+
+def defined_tests(tree):
+    """The tests a test module's source defines: top-level `test*` functions and the `test*`
+    methods of top-level `Test*` classes (fixtures aside)."""
+    found = []
+    body = list(tree.body)
+    for node in body:
+        if _is_test_function(node):
+            found.append(Definition(node.name, node, _parametrize_count(node.decorator_list), body))
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            per_class = _parametrize_count(node.decorator_list)
+            for member in node.body:
+                if _is_test_function(member):
+                    count = _parametrize_count(member.decorator_list)
+                    expected = None if per_class is None or count is None else per_class * count
+                    found.append(Definition(f"{node.name}::{member.name}", member, expected, body, node))
+    return found
+
+
+def _code_of(function):
+    for _ in range(10):  # through functools.wraps-style wrappers
+        code = getattr(function, "__code__", None)
+        wrapped = getattr(function, "__wrapped__", None)
+        if wrapped is None:
+            return code
+        function = wrapped
+    return None
+
+
+def _is_defined_by(item, definition, filename):
+    code = _code_of(item.function)
+    return (
+        code is not None
+        and code.co_filename == filename
+        and code.co_firstlineno == definition.first_line
+        and code.co_name == definition.node.name
+    )
+
+
+def _why_not_collected(definition):
+    name = definition.node.name
+    if definition.cls is not None and any(
+        isinstance(n, _FUNCTIONS) and n.name == "__init__" for n in definition.cls.body
+    ):
+        return f"its class {definition.cls.name} defines __init__, and test classes with one are not collected"
+    scope = definition.cls.body if definition.cls is not None else definition.module_body
+    later = [
+        n for n in binding.scope_bindings(scope, name, module=definition.cls is None)
+        if n is not definition.node and getattr(n, "lineno", 0) >= definition.node.lineno
+    ]
+    if later:
+        return "the name is bound again by " + ", ".join(binding.describe_binding(n) for n in later)
+    if definition.node.decorator_list:
+        return "a decorator may have replaced the function"
+    return "something replaced or removed it while the module ran"
+
+
+def check_collected(definitions, items, filename):
+    """[(name, message)] for each defined test that was collected fewer times than it is defined."""
+    problems = []
+    by_name = {}
+    for item in items:
+        by_name.setdefault(item.name.split("[", 1)[0], []).append(item)
+    for definition in definitions:
+        candidates = by_name.get(definition.qualname, [])
+        if any(item.problem for item in candidates):
+            continue  # already an error of its own (a malformed parametrize)
+        mine = [item for item in candidates if _is_defined_by(item, definition, filename)]
+        where = f"{definition.qualname} (line {definition.node.lineno})"
+        if not mine:
+            why = _why_not_collected(definition)
+            problems.append(
+                (definition.qualname, f"{where} is defined in {filename} but was not collected: {why}; every test the file defines must run")
+            )
+        elif definition.expected is not None and len(mine) < definition.expected:
+            problems.append(
+                (
+                    definition.qualname,
+                    f"{where} was collected {len(mine)} times, but its parametrize lists make {definition.expected}",
+                )
+            )
+    return problems

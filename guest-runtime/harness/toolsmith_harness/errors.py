@@ -12,6 +12,7 @@ import traceback
 SYNTAX_ERROR = "SyntaxError"
 IMPORT_NOT_ALLOWED = "ImportNotAllowed"
 FUNCTION_NOT_FOUND = "FunctionNotFound"
+UNSUPPORTED_FUNCTION = "UnsupportedFunction"
 INVALID_ARGUMENTS = "InvalidArguments"
 INVALID_OPTIONS = "InvalidOptions"
 INVALID_CODE = "InvalidCode"
@@ -23,6 +24,7 @@ HARNESS_ERROR_TYPES = (
     SYNTAX_ERROR,
     IMPORT_NOT_ALLOWED,
     FUNCTION_NOT_FOUND,
+    UNSUPPORTED_FUNCTION,
     INVALID_ARGUMENTS,
     INVALID_OPTIONS,
     INVALID_CODE,

@@ -1,7 +1,14 @@
 """JSON in and out: arguments and options coming in, results going out.
 
 Integers of any size cross exactly (CPython's 4300-digit str/int limit is lifted while
-converting); NaN and infinities do not cross at all.
+converting; past a few thousand digits CPython converts through `_pylong`, which the warm-up puts
+in the snapshot); NaN and infinities do not cross at all, not even as `1e400`, which `float()`
+would read as infinity.
+
+A result is copied into plain dicts, lists, strs, ints, floats, bools and None before `json` sees
+it, reading containers through the base types' own methods: no code of the tool (an overridden
+`items()`, a `__class__` property, a `__repr__`) runs while the answer is made, so nothing can
+change the value half-way through serialising it.
 """
 
 import json
@@ -28,9 +35,16 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a float (numbers must be finite)")
+    return value
+
+
 def loads(text):
     with _unlimited_digits():
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def dumps(value):
@@ -122,44 +136,77 @@ _HINTS = {
 }
 
 
+def type_name(value):
+    """The name of `value`'s class, read without running a metaclass's code."""
+    name = type.__dict__["__name__"].__get__(type(value), type)
+    return str.__str__(name)
+
+
 def _not_json(path, value, why=None):
-    type_name = type(value).__name__
+    type_name_ = type_name(value)
     if why is None:
-        hint = _HINTS.get(type_name)
+        hint = _HINTS.get(type_name_)
         why = "is not a JSON value (use dict, list, str, int, float, bool or None)"
         if hint:
             why += f"; {hint}"
-    return Failure(RESULT_NOT_JSON, f"{path}: {type_name} {why}")
+    return Failure(RESULT_NOT_JSON, f"{path}: {type_name_} {why}")
 
 
 def check_json(value, path="result"):
     """Raise Failure(ResultNotJSON) naming the first place in `value` that JSON cannot hold."""
-    _check(value, path, 0, set())
+    plain(value, path)
 
 
-def _check(value, path, depth, open_ids):
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _not_json(path, value, f"{value!r} is not a JSON number (no NaN or infinity in JSON)")
-        return
-    if isinstance(value, (dict, list, tuple)):
+def plain(value, path="result"):
+    """`value` copied into exact JSON types (tuples become lists), or Failure(ResultNotJSON)
+    naming the first place that JSON cannot hold. Runs none of the value's own methods."""
+    try:
+        return _plain(value, path, 0, set())
+    except Failure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError copying a huge value
+        raise Failure(RESULT_NOT_JSON, f"{path}: could not be read for serialising ({type(exc).__name__}: {exc})") from None
+
+
+def _plain(value, path, depth, open_ids):
+    kind = type(value)
+    if value is None or kind is bool:
+        return value
+    if issubclass(kind, str):
+        return str.__str__(value)
+    if issubclass(kind, int):
+        return int.__int__(value)
+    if issubclass(kind, float):
+        number = float.__float__(value)
+        if not math.isfinite(number):
+            raise _not_json(path, value, f"{number!r} is not a JSON number (no NaN or infinity in JSON)")
+        return number
+    if issubclass(kind, (dict, list, tuple)):
         if depth >= MAX_DEPTH:
             raise _not_json(path, value, f"is nested more than {MAX_DEPTH} levels deep")
         if id(value) in open_ids:
             raise _not_json(path, value, "contains itself (a circular reference)")
         open_ids.add(id(value))
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
+        if issubclass(kind, dict):
+            copy = {}
+            for key, item in list(dict.items(value)):
+                if not issubclass(type(key), str):
                     raise _not_json(
-                        f"{path}[{key!r}]", key, "is not allowed as a key: JSON object keys are strings"
+                        f"{path}[{_safe_repr(key)}]", key, "is not allowed as a key: JSON object keys are strings"
                     )
-                _check(item, f"{path}[{key!r}]", depth + 1, open_ids)
+                key = str.__str__(key)
+                copy[key] = _plain(item, f"{path}[{key!r}]", depth + 1, open_ids)
         else:
-            for index, item in enumerate(value):
-                _check(item, f"{path}[{index}]", depth + 1, open_ids)
+            items = list(list.__iter__(value)) if issubclass(kind, list) else list(tuple.__iter__(value))
+            copy = [_plain(item, f"{path}[{index}]", depth + 1, open_ids) for index, item in enumerate(items)]
         open_ids.discard(id(value))
-        return
+        return copy
     raise _not_json(path, value)
+
+
+def _safe_repr(value):
+    """repr() of a plain builtin value without running an override (ints, floats, tuples...)."""
+    for base in (bool, int, float, bytes):
+        if issubclass(type(value), base):
+            return base.__repr__(value)
+    return f"<{type_name(value)}>"

@@ -1,12 +1,14 @@
 """The `run-tests` export: a pytest subset that needs no filesystem and no pytest session.
 
-The test module's asserts are rewritten in memory by pytest's own `rewrite_asserts`, so failures
-read as pytest's do. Supported: `test*` functions and `Test*` classes' `test*` methods,
-`@pytest.mark.parametrize` (stacked, ids, `pytest.param`), `skip`/`skipif`/`xfail`/`usefixtures`
-marks, `pytest.raises`/`approx`/`skip`/`fail`, fixtures defined with `@pytest.fixture` in the test
-module (return or yield; non-function scopes are cached for the run; no `params`), and the
-built-in `tmp_path` fixture (a fresh directory under `options.tmp_path` for each test). Any other
-fixture is an error that says it is not supported in the WASM runtime.
+The tool is not in this interpreter: the test module imports a proxy (`proxy.py`) whose calls go
+out through `call-tool`. The test module's asserts are rewritten in memory by pytest's own
+`rewrite_asserts`, so failures read as pytest's do. Supported: `test*` functions and `Test*`
+classes' `test*` methods, `@pytest.mark.parametrize` (stacked, ids, `pytest.param`),
+`skip`/`skipif`/`xfail`/`usefixtures` marks, `pytest.raises`/`approx`/`skip`/`fail`, fixtures
+defined with `@pytest.fixture` in the test module (return or yield; non-function scopes are cached
+for the run; no `params`), and the built-in `tmp_path` fixture (a fresh directory under
+`options.tmp_path` for each test). Any other fixture is an error that says it is not supported in
+the WASM runtime. Every test the source defines must be collected (`collect.check_collected`).
 """
 
 import ast
@@ -30,11 +32,27 @@ from . import codeblob, jsonio
 from .allowlist import ALLOWED, Policy
 from .calling import output_failure
 from .capture import Capture, OutputLimit
-from .collect import collect, fixture_defs
+from .collect import check_collected, collect, defined_tests, fixture_defs
 from .errors import INVALID_ARGUMENTS, Failure
+from .proxy import ToolFault, ToolSession, tool_frames
 from .tracebacks import safe_str, user_frames
 
-TEST_OPTIONS = {"tmp_path": jsonio.optional_str, "max_output_bytes": jsonio.max_output_bytes}
+
+def positional_names(value):
+    if value is None:
+        raise ValueError("is required: the names positional arguments bind to, in order (describe's 'positional')")
+    if not isinstance(value, list) or not all(isinstance(n, str) and n.isidentifier() for n in value):
+        raise ValueError(f"must be a list of parameter names, not {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"names a parameter twice: {value!r}")
+    return value
+
+
+TEST_OPTIONS = {
+    "tmp_path": jsonio.optional_str,
+    "max_output_bytes": jsonio.max_output_bytes,
+    "positional": positional_names,
+}
 BUILTIN_FIXTURES = ("tmp_path",)
 MAX_EXPLANATION_LINES = 40
 MAX_CAPTURED_IN_REPORT = 4000
@@ -70,10 +88,17 @@ def check_module_name(name):
         )
 
 
+def check_function_name(name):
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        raise Failure(INVALID_ARGUMENTS, f"function must be the name of the tool's function, not {name!r}")
+
+
 def compile_test_module(source, filename, policy):
-    """Parse, check imports, rewrite asserts the pytest way, compile."""
+    """Parse, check imports, count the tests defined, rewrite asserts the pytest way, compile.
+    Returns (definitions, code)."""
     tree = codeblob.parse(source, filename)
     policy.check_tree(tree)
+    definitions = defined_tests(tree)
     rewrite_module.rewrite_asserts(tree, source.encode("utf-8"), filename)
     # The rewriter imports its helpers; tests may not import those modules themselves, so the
     # helpers are given to the module under the same (unspellable) names instead.
@@ -82,7 +107,7 @@ def compile_test_module(source, filename, policy):
         for node in tree.body
         if not (isinstance(node, ast.Import) and all(a.asname in _REWRITE_ALIASES for a in node.names))
     ]
-    return codeblob.compile_tree(tree, filename)
+    return definitions, codeblob.compile_tree(tree, filename)
 
 
 def _reprcompare(op, left, right):
@@ -122,7 +147,8 @@ class _assertion_hooks:
 
 
 class Runner:
-    def __init__(self, test_module, files, tmp_path, max_output_bytes):
+    def __init__(self, test_module, files, tmp_path, max_output_bytes, session):
+        self.session = session
         self.module = test_module
         self.files = files
         self.tmp_root = pathlib.Path(tmp_path) if tmp_path else None
@@ -205,6 +231,7 @@ class Runner:
         capture = Capture(self.max_output_bytes)
         values, teardowns = dict(item.params), []
         outcome = None
+        self.session.faults = []
         with capture:
             function = item.function.__get__(instance) if instance is not None else item.function
             try:
@@ -225,7 +252,8 @@ class Runner:
                     function(**kwargs)
                     outcome = Outcome(item.name, PASSED)
                 except BaseException as exc:  # noqa: BLE001 - the test's outcome
-                    outcome = self._report(item, FAILED, exc, capture)
+                    kind = exc.outcome if isinstance(exc, ToolFault) else FAILED
+                    outcome = self._report(item, kind, exc, capture)
             for name, gen in reversed(teardowns):
                 error = _finish(gen)
                 if error is not None and outcome.outcome in (PASSED, SKIPPED):
@@ -233,7 +261,13 @@ class Runner:
         if capture.overflowed and outcome.outcome != FAILED:
             failure = output_failure(capture).payload["message"]
             outcome = Outcome(item.name, FAILED, f"{item.name}: OutputLimitExceeded: {failure}", failure)
-        return self._apply_xfail(item, outcome)
+        outcome = self._apply_xfail(item, outcome)
+        # Applied after xfail: a limit or a broken tool is never an expected failure.
+        if self.session.faults and outcome.outcome in (PASSED, SKIPPED):
+            fault = self.session.faults[0]
+            caught = self._report(item, fault.outcome, fault, capture, "the test caught this, but it ends the test:")
+            outcome = Outcome(item.name, fault.outcome, caught.message, caught.short)
+        return outcome
 
     def finish(self):
         """Teardown of fixtures shared between tests; returns errors as (name, exception)."""
@@ -292,6 +326,7 @@ class Runner:
             lines.append(context)
         if getattr(exc, "pytrace", True):
             lines += _frame_lines(exc, self.files)
+        lines += _tool_frame_lines(exc)
         error_lines = _error_lines(exc)
         lines += ["E   " + line for line in error_lines]
         stdout, stderr = capture.stdout.getvalue(), capture.stderr.getvalue()
@@ -318,6 +353,23 @@ def _frame_lines(exc, files):
         if frame.line:
             lines.append(f"    {frame.line}")
     return lines
+
+
+def _tool_frame_lines(exc):
+    """The tool's own frames, from the traceback its instance reported (`file:line: in function`)."""
+    lines = []
+    for filename, line, function, source in proxy_frames(exc):
+        lines.append(f"{filename}:{line}: in {function}")
+        if source:
+            lines.append(f"    {source}")
+    return lines
+
+
+def proxy_frames(exc):
+    try:
+        return tool_frames(exc)
+    except Exception:  # noqa: BLE001 - a traceback text that does not parse: no frames
+        return []
 
 
 def _requested(function):
@@ -392,12 +444,12 @@ def _fit(text, room):
     return text[: max(room - len(_TRUNCATED) - 1, 0)] + "\n" + _TRUNCATED
 
 
-def render(outcomes, test_filename, counts, seconds, limit):
+def render(outcomes, test_filename, counts, seconds, limit, collected):
     """pytest's report: the outcome of each test, the failures and errors, the short test summary
     and the closing line. Within `limit` characters, the closing line and the short summary are
     kept first, then the list, then the details."""
     symbol = {PASSED: "PASSED", FAILED: "FAILED", ERROR: "ERROR", SKIPPED: "SKIPPED"}
-    listing = [f"collected {len(outcomes)} item{'s' if len(outcomes) != 1 else ''}", ""]
+    listing = [f"collected {collected} item{'s' if collected != 1 else ''}", ""]
     listing += [f"{_node(test_filename, o.name)} {symbol[o.outcome]}" for o in outcomes]
     details = []
     for kind, title in ((ERROR, "ERRORS"), (FAILED, "FAILURES")):
@@ -429,52 +481,65 @@ def render(outcomes, test_filename, counts, seconds, limit):
 # -- the export ---------------------------------------------------------------------------------
 
 
-def _load_error(name, exc, files, capture, what):
-    lines = [f"{what}:"] + _frame_lines(exc, files)
+def _load_error(name, exc, files, capture, what, hint=None):
+    lines = [f"{what}:"] + _frame_lines(exc, files) + _tool_frame_lines(exc)
     error_lines = _error_lines(exc)
     lines += ["E   " + line for line in error_lines]
+    if hint:
+        lines.append(hint)
     if capture.stdout.getvalue():
         lines += ["----- Captured stdout -----", capture.stdout.getvalue()[:MAX_CAPTURED_IN_REPORT]]
     return Outcome(name, ERROR, "\n".join(lines), error_lines[0] if error_lines else type(exc).__name__)
 
 
-def run_tests(tool_code, module_name, test_source, options):
+def run_tests(module_name, function, test_source, options, call_tool):
+    """`call_tool(args_json)` -> (True, call's Ok text) or (False, its error text): the WIT import
+    inside the component, a stand-in natively."""
     opts = jsonio.parse_options(options, TEST_OPTIONS)
     check_module_name(module_name)
-    blob = codeblob.load(tool_code)
+    check_function_name(function)
     test_filename = f"test_{module_name}.py"
     policy = Policy(extra=("pytest", module_name))
-    code = compile_test_module(test_source, test_filename, policy)
-    files = {blob.filename, test_filename}
+    definitions, code = compile_test_module(test_source, test_filename, policy)
+    files = {test_filename}
     started = time.perf_counter()
-    tool_module = codeblob.new_module(module_name, blob.filename, Policy())
+    session = ToolSession(module_name, function, opts["positional"], call_tool)
+    tool_module = session.module()
     test_module = codeblob.new_module(f"test_{module_name}", test_filename, policy)
     test_module.__dict__["@py_builtins"] = builtins
     test_module.__dict__["@pytest_ar"] = rewrite_module
-    outcomes = []
+    outcomes, items = [], []
     load_capture = Capture(opts["max_output_bytes"])
     with codeblob.registered(tool_module), codeblob.registered(test_module), _assertion_hooks():
         loaded = False
         with load_capture:
             try:
-                codeblob.execute(blob, tool_module)
-                try:
-                    codeblob.remember_source(test_filename, test_source)
-                    exec(code, test_module.__dict__)
-                    loaded = True
-                except BaseException as exc:  # noqa: BLE001 - a collection error
-                    outcomes.append(_load_error(test_filename, exc, files, load_capture, "the test module raised"))
-            except BaseException as exc:  # noqa: BLE001 - the tool failed to import
-                outcomes.append(_load_error(test_filename, exc, files, load_capture, f"importing the tool module '{module_name}' raised"))
+                codeblob.remember_source(test_filename, test_source)
+                exec(code, test_module.__dict__)
+                loaded = True
+            except BaseException as exc:  # noqa: BLE001 - a collection error
+                hint = None
+                if isinstance(exc, ImportError) and exc.name == module_name:
+                    hint = (
+                        f"only '{function}', the function under test, can be imported from '{module_name}' "
+                        "(the tool's code does not run in the test instance)"
+                    )
+                outcomes.append(_load_error(test_filename, exc, files, load_capture, "the test module raised", hint))
         if loaded:
-            runner = Runner(test_module, files, opts["tmp_path"], opts["max_output_bytes"])
-            for item in collect(test_module):
+            runner = Runner(test_module, files, opts["tmp_path"], opts["max_output_bytes"], session)
+            items = collect(test_module)
+            for item in items:
                 try:
                     outcomes.append(runner.run(item))
                 except BaseException as exc:  # noqa: BLE001 - e.g. a skipif condition that raises
                     outcomes.append(_load_error(item.name, exc, files, Capture(0), "error while running the test"))
             for name, exc in runner.finish():
                 outcomes.append(_load_error(f"teardown of {name}", exc, files, Capture(0), f"error in teardown of fixture '{name}'"))
+            taken = {o.name for o in outcomes}
+            for name, message in check_collected(definitions, items, test_filename):
+                if name in taken:
+                    name = f"{name} (not collected)"
+                outcomes.append(Outcome(name, ERROR, message, message.splitlines()[0]))
     seconds = time.perf_counter() - started
     counts = {
         "passed": sum(o.outcome == PASSED for o in outcomes),
@@ -483,6 +548,7 @@ def run_tests(tool_code, module_name, test_source, options):
         "skipped": sum(o.outcome == SKIPPED for o in outcomes),
     }
     result = dict(counts)
+    result["collected"] = len(items)
     result["tests"] = [{"name": o.name, "outcome": o.outcome, "message": o.message} for o in outcomes]
-    result["output"] = render(outcomes, test_filename, counts, seconds, max(opts["max_output_bytes"], 4096))
+    result["output"] = render(outcomes, test_filename, counts, seconds, max(opts["max_output_bytes"], 4096), len(items))
     return jsonio.dumps(result)

@@ -13,7 +13,7 @@ import sys
 
 import pytest  # noqa: F401 - into the snapshot: tests import it
 
-from . import allowlist
+from . import allowlist, jsonio, proxy
 from . import allowed_modules, call, compile, describe, run_tests  # noqa: A004
 from .errors import Failure, valid_text
 
@@ -21,6 +21,7 @@ _TOOL = '''
 """A warm-up tool."""
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Literal, Optional
 
@@ -61,11 +62,23 @@ def chatty():
 
 def deep(n=0):
     return deep(n + 1)
+
+
+def big(n: int, /) -> int:
+    return n * 10**10000
+
+
+def when(text: str) -> str:
+    return str(datetime.datetime.strptime(text, "%Y-%m-%d").date())
 '''
 
 _TESTS = '''
+import json
+
 import pytest
-from warm_tool import stats, fails
+
+import warm_tool
+from warm_tool import stats
 
 
 @pytest.fixture
@@ -85,7 +98,7 @@ def test_max(values, expected, mode):
 
 def test_fails():
     with pytest.raises(ZeroDivisionError, match="division"):
-        fails(0)
+        stats([])
 
 
 def test_wrong():
@@ -104,10 +117,69 @@ def test_skipped():
     pytest.skip("warm-up")
 
 
+def test_not_json():
+    with pytest.raises(TypeError, match="set"):
+        stats({1.0})
+
+
+def test_too_many():
+    with pytest.raises(TypeError, match="positional"):
+        stats([1.0], "mean", None, 4)
+
+
+def test_limit():
+    with pytest.raises(BaseException):
+        stats([-1.0])
+
+
+def test_attribute():
+    with pytest.raises(AttributeError):
+        warm_tool.other
+
+
+def test_json_error():
+    with pytest.raises(json.JSONDecodeError):
+        stats([-2.0])
+
+
+def test_load_error():
+    stats([-3.0])
+
+
+def test_dup():
+    pass
+
+
+def test_dup():
+    pass
+
+
 class TestErrors:
     def test_error(self):
-        fails(0)
+        stats([])
 '''
+
+_LOAD_TRACEBACK = 'Traceback (most recent call last):\n  File "warm_tool.py", line 3, in <module>\n    x = 1\nValueError: at load\n'
+
+
+def _call_tool_for(code):
+    """The stand-in for the host's `call-tool` (imports cannot be called at build time): the
+    harness's own `call`, and the host's limit and the tool's odd answers on cue."""
+
+    def call_tool(args):
+        values = json.loads(args).get("values")
+        if values == [-1.0]:
+            return False, json.dumps({"error_type": "Timeout", "message": "warm-up", "limit": True})
+        if values == [-2.0]:
+            return False, json.dumps({"error_type": "JSONDecodeError", "message": "Expecting value"})
+        if values == [-3.0]:
+            return False, json.dumps({"error_type": "ValueError", "message": "at load", "traceback": _LOAD_TRACEBACK})
+        try:
+            return True, call(code, "stats", args, '{"max_output_bytes": 100000}')
+        except Failure as failure:
+            return False, failure.to_json()
+
+    return call_tool
 
 
 def _expect(condition, what):
@@ -124,7 +196,8 @@ def _failure(fn, *args):
 
 
 def run():
-    failed = allowlist.import_all()
+    internal = [n for n in allowlist.INTERPRETER_INTERNAL if n != "_pylong" or sys.version_info >= (3, 12)]
+    failed = allowlist.import_all() + allowlist.import_all(internal)
     _expect(not failed, f"allowed modules that do not import: {failed}")
     _expect(allowed_modules() == list(allowlist.ALLOWED), "allowed_modules")
 
@@ -151,16 +224,31 @@ def run():
     _expect(valid_text("a\ud83d\ude00\ud800") == "a\U0001F600\ufffd", "lone surrogates")  # the utf-16 codec
     _expect(json.loads(Failure("X", "m\udc80").to_json())["message"] == "m\ufffd", "Failure.to_json")
 
-    described = json.loads(describe(code, "stats"))
-    _expect(described["parameters"]["required"] == ["values"], f"describe: {described}")
-    json.loads(describe(code, "fails"))
+    huge = 7 * 10**7000
+    out = jsonio.loads(call(code, "big", jsonio.dumps({"n": huge}), "{}"))
+    _expect(out["result"] == huge * 10**10000, "integers of 17,000 digits, both ways (_pylong)")
+    _expect(json.loads(call(code, "when", '{"text": "2024-02-29"}', "{}"))["result"] == "2024-02-29", "strptime")
+    _expect(_failure(call, code, "big", '{"n": 1e400}', "{}")["error_type"] == "InvalidArguments", "1e400")
 
-    report = json.loads(run_tests(code, "warm_tool", _TESTS, '{"max_output_bytes": 100000}'))
-    counts = {k: report[k] for k in ("passed", "failed", "errors", "skipped")}
-    _expect(counts == {"passed": 4, "failed": 3, "errors": 1, "skipped": 1}, f"run_tests: {counts}\n{report['output']}")
-    broken = json.loads(run_tests(code, "warm_tool", "raise ValueError('x')\n", "{}"))
+    described = json.loads(describe(_TOOL, "stats"))
+    _expect(described["parameters"]["required"] == ["values"], f"describe: {described}")
+    _expect(described["positional"] == ["values", "mode", "label"], f"describe: {described}")
+    _expect(json.loads(describe(_TOOL, "big"))["positional"] == ["n"], "describe big")
+    _expect(_failure(describe, _TOOL, "math")["error_type"] == "FunctionNotFound", "describe an import")
+    _expect(_failure(describe, "@f\ndef g(): pass\n", "g")["error_type"] == "UnsupportedFunction", "describe decorated")
+
+    options = json.dumps({"max_output_bytes": 100000, "positional": described["positional"]})
+    report = json.loads(run_tests("warm_tool", "stats", _TESTS, options, _call_tool_for(code)))
+    counts = {k: report[k] for k in ("passed", "failed", "errors", "skipped", "collected")}
+    expected = {"passed": 9, "failed": 4, "errors": 3, "skipped": 1, "collected": 16}
+    _expect(counts == expected, f"run_tests: {counts}\n{report['output']}")
+    _expect(proxy.stdlib_exceptions().get("JSONDecodeError") is json.JSONDecodeError, "stdlib exceptions")
+    broken = json.loads(run_tests("warm_tool", "stats", "raise ValueError('x')\n", options, _call_tool_for(code)))
     _expect(broken["errors"] == 1, "run_tests collection error")
-    _expect(_failure(run_tests, code, "warm_tool", "import os\n", "{}")["error_type"] == "ImportNotAllowed", "test imports")
+    missing = json.loads(run_tests("warm_tool", "stats", "from warm_tool import other\n", options, _call_tool_for(code)))
+    _expect("only 'stats'" in missing["tests"][0]["message"], f"run_tests import hint: {missing}")
+    refused = _failure(run_tests, "warm_tool", "stats", "import os\n", options, _call_tool_for(code))
+    _expect(refused["error_type"] == "ImportNotAllowed", "test imports")
 
     # Leave no trace of the warm-up in the snapshot's state.
     for name in [n for n in linecache.cache if n in ("warm_tool.py", "test_warm_tool.py", "t.py")]:

@@ -1,20 +1,20 @@
 import pytest
 
 import tool
-from tool import add, divide, words
+from tool import divide
 
 
-def test_add():
-    assert add(2, 3) == 5
+def test_divide():
+    assert divide(6, 3) == 2
 
 
-def test_add_wrong():
-    expected = 6
-    assert add(2, 3) == expected
+def test_divide_wrong():
+    expected = 3
+    assert divide(6, 3) == expected
 
 
 def test_list_diff():
-    assert words("a b c") == ["a", "b", "d"]
+    assert [divide(2, 2), divide(4, 2), 3.0] == [1.0, 2.0, 4.0]
 
 
 def test_raises_with_match():
@@ -40,6 +40,25 @@ def test_unexpected_exception():
     tool.divide(1, 0)
 
 
+def test_keywords():
+    assert divide(b=4, a=2) == 0.5
+
+
+def test_too_many_positional():
+    with pytest.raises(TypeError, match="takes 2 positional arguments but 3 were given"):
+        divide(1, 2, 3)
+
+
+def test_twice():
+    with pytest.raises(TypeError, match="got multiple values for argument 'a'"):
+        divide(1, a=2)
+
+
+def test_only_the_function():
+    with pytest.raises(AttributeError):
+        tool.helper
+
+
 def test_skip_inside():
     pytest.skip("not today")
 
@@ -61,7 +80,7 @@ def test_skipif_false():
 
 @pytest.mark.xfail(reason="known bug")
 def test_xfail():
-    assert add(1, 1) == 3
+    assert divide(1, 1) == 3
 
 
 def test_fail_call():
@@ -70,7 +89,7 @@ def test_fail_call():
 
 def test_prints_then_fails():
     print("debug: about to fail")
-    assert add(1, 1) == 3
+    assert divide(1, 1) == 3
 
 
 def helper_not_a_test():

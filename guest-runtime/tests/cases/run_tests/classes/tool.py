@@ -1,9 +1,11 @@
-class Stack:
-    def __init__(self):
-        self.items = []
-
-    def push(self, item):
-        self.items.append(item)
-
-    def pop(self):
-        return self.items.pop()
+def run_stack(ops):
+    """Apply ["push", x] and ["pop"] operations in order; what was popped and what is left."""
+    items, popped = [], []
+    for op in ops:
+        if op[0] == "push":
+            items.append(op[1])
+        elif op[0] == "pop":
+            popped.append(items.pop())
+        else:
+            raise ValueError(f"unknown operation {op[0]!r}")
+    return {"popped": popped, "left": items}

@@ -1,0 +1,5 @@
+from tool import f
+
+
+def test_f():
+    assert f(1) is not None

@@ -1,0 +1,5 @@
+raise SystemExit(3)
+
+
+def f(x):
+    return x
