@@ -256,7 +256,8 @@ impl Pipeline<'_> {
         .await
         .map_err(|e| from_error(Step::StaticChecks, e))?;
         let (bytecode, described) = checked.map_err(|e| from_call(Step::StaticChecks, e))?;
-        check_parameters(&described["parameters"]).map_err(|e| fail(Step::StaticChecks, ErrorKind::VerificationFailed, e))?;
+        check_parameters(&described["parameters"])
+            .map_err(|e| fail(Step::StaticChecks, ErrorKind::VerificationFailed, e))?;
         let positional: Vec<String> = described["positional"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())

@@ -6,12 +6,13 @@
 //!   `mkfifo` or `mknod`), so whatever is there was put there on the host, and opening it is
 //!   refused before the OS is asked.
 //! - what the guest writes is counted against the call's byte quota ([`Quota`]); past it a write
-//!   fails with ENOSPC, as on a full disk, so a tool or a test cannot fill the host's disk.
+//!   fails (ENOSPC through `descriptor.write`; the runtime's libc turns any failed stream write
+//!   into EIO), so a tool or a test cannot fill the host's disk.
 //!
 //! Everything else is delegated unchanged.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use wasmtime::component::{HasData, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
@@ -27,21 +28,33 @@ use crate::State;
 pub(crate) struct Quota {
     left: AtomicU64,
     limit: u64,
+    hit: AtomicBool,
 }
 
 impl Quota {
     pub(crate) fn new(limit: u64) -> Arc<Quota> {
-        Arc::new(Quota { left: AtomicU64::new(limit), limit })
+        Arc::new(Quota { left: AtomicU64::new(limit), limit, hit: AtomicBool::new(false) })
     }
 
     /// Take `n` bytes, or none at all when fewer are left.
     fn take(&self, n: u64) -> bool {
-        self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok()
+        let taken = self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok();
+        if !taken {
+            self.hit.store(true, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// The bytes allowed, when a write was refused for going past them.
+    pub(crate) fn exceeded(&self) -> Option<u64> {
+        self.hit.load(Ordering::Relaxed).then_some(self.limit)
     }
 
     fn exhausted(&self) -> std::io::Error {
         tracing::debug!(limit = self.limit, "a write went past the call's quota");
-        // ENOSPC: what a full disk says, which Python raises as OSError(errno.ENOSPC).
+        // ENOSPC, what a full disk says. (The runtime's libc reports any failed stream write as
+        // EIO, so the guest sees OSError EIO; the host names the quota when that error ends the
+        // call.)
         std::io::Error::from_raw_os_error(28)
     }
 }
@@ -261,7 +274,12 @@ impl HostDescriptor for GuardedView<'_> {
         self.inner.rename_at(fd, old_path, new_fd, new_path).await
     }
 
-    async fn symlink_at(&mut self, fd: Resource<types::Descriptor>, src_path: String, dest_path: String) -> FsResult<()> {
+    async fn symlink_at(
+        &mut self,
+        fd: Resource<types::Descriptor>,
+        src_path: String,
+        dest_path: String,
+    ) -> FsResult<()> {
         self.inner.symlink_at(fd, src_path, dest_path).await
     }
 

@@ -180,7 +180,8 @@ impl TestReport {
     /// with the list: a report that does not add up is a failure, never a pass.
     pub fn success(&self) -> bool {
         let listed = self.tests.len() as u64;
-        let counted = u64::from(self.passed) + u64::from(self.failed) + u64::from(self.errors) + u64::from(self.skipped);
+        let counted =
+            u64::from(self.passed) + u64::from(self.failed) + u64::from(self.errors) + u64::from(self.skipped);
         self.failed == 0
             && self.errors == 0
             && self.passed > 0
@@ -471,7 +472,8 @@ impl Runtime {
             let limits = Limits::default();
             let mut lease = self.take(&[], &limits).await?;
             let Ready { store, runtime } = lease.ready();
-            let outcome = driver::bounded(&limits, async { runtime.call_allowed_modules(&mut *store).await.map(Ok) }).await;
+            let outcome =
+                driver::bounded(&limits, async { runtime.call_allowed_modules(&mut *store).await.map(Ok) }).await;
             settle(outcome, store, &limits)
         })?
     }
@@ -542,6 +544,14 @@ fn settle<R>(
                     "the tool needed more than its memory limit of {} MiB ({})",
                     limits.memory_bytes >> 20,
                     e.message
+                );
+            } else if let Some(quota) = store.data().quota.exceeded()
+                && e.error_type == "OSError"
+            {
+                e.message = format!(
+                    "{} (the tool wrote more than its quota of {} MiB to granted directories)",
+                    e.message,
+                    quota >> 20
                 );
             }
             Err(e.into())

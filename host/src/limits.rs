@@ -19,7 +19,7 @@ pub struct Limits {
     /// Largest captured stdout plus stderr, in bytes.
     pub max_output_bytes: usize,
     /// Bytes the tool may write to granted directories in one call (a test run: in the whole
-    /// run, the tool's calls each on their own); past it a write fails with ENOSPC.
+    /// run, the tool's calls each on their own); past it a write fails (OSError).
     pub max_write_bytes: u64,
 }
 
@@ -61,7 +61,10 @@ impl Limits {
             );
         }
         if self.max_result_bytes == 0 || self.max_result_bytes > Self::MAX_RESULT_BYTES {
-            return bad("max_result_bytes", format!("{} is outside 1 ..= {}", self.max_result_bytes, Self::MAX_RESULT_BYTES));
+            return bad(
+                "max_result_bytes",
+                format!("{} is outside 1 ..= {}", self.max_result_bytes, Self::MAX_RESULT_BYTES),
+            );
         }
         if self.max_output_bytes > Self::MAX_OUTPUT_BYTES {
             return bad("max_output_bytes", format!("{} is over {}", self.max_output_bytes, Self::MAX_OUTPUT_BYTES));

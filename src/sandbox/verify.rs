@@ -183,7 +183,10 @@ impl SecureSandbox {
                 Err(if is_not_found(&e) {
                     SandboxError::ImageMissing { tag: self.image.clone() }
                 } else {
-                    SandboxError::Docker { stage: format!("creating the container for tool `{function_name}`"), source: e }
+                    SandboxError::Docker {
+                        stage: format!("creating the container for tool `{function_name}`"),
+                        source: e,
+                    }
                 })
             }
         }
