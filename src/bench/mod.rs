@@ -147,14 +147,19 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
     let mut rows = vec![];
 
     // New tool → runnable: the source is compiled to bytecode by the already-compiled runtime.
-    let mut compile = vec![];
-    let mut code = vec![];
-    for _ in 0..50.min(o.calls) {
-        rt.wait_for_stock(Duration::from_secs(5));
-        let t = Instant::now();
-        code = rt.compile(TOOL, "add.py")?;
-        compile.push(t.elapsed());
-    }
+    // (Host calls block: measured on a blocking thread, as the facade makes them.)
+    let (rt2, n) = (rt.clone(), 50.min(o.calls));
+    let (compile, code) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (mut compile, mut code) = (vec![], vec![]);
+        for _ in 0..n {
+            rt2.wait_for_stock(Duration::from_secs(5));
+            let t = Instant::now();
+            code = rt2.compile(TOOL, "add.py")?;
+            compile.push(t.elapsed());
+        }
+        Ok((compile, code))
+    })
+    .await??;
     rows.push(Dist::from_samples("new tool: source → bytecode (runnable)", compile));
 
     for i in 0..20 {
@@ -169,16 +174,21 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
     }
     let fresh = Dist::from_samples("run_tool, fresh instance (ready in stock)", fresh);
     // The same call on the host alone: what the facade adds is the difference.
-    let mut host = Vec::with_capacity(o.calls);
-    let opts = toolsmith_host::CallOptions::default();
-    for i in 0..o.calls {
-        rt.wait_for_stock(Duration::from_secs(5));
-        let args = format!("{{\"a\": {i}, \"b\": 1}}");
-        let t = Instant::now();
-        let out = rt.call(&code, "add", &args, &opts)?;
-        host.push(t.elapsed());
-        anyhow::ensure!(out.result.get() == (i + 1).to_string(), "wrong result {}", out.result.get());
-    }
+    let (rt2, calls, code2) = (rt.clone(), o.calls, code.clone());
+    let host = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Duration>> {
+        let mut host = Vec::with_capacity(calls);
+        let opts = toolsmith_host::CallOptions::default();
+        for i in 0..calls {
+            rt2.wait_for_stock(Duration::from_secs(5));
+            let args = format!("{{\"a\": {i}, \"b\": 1}}");
+            let t = Instant::now();
+            let out = rt2.call(&code2, "add", &args, &opts)?;
+            host.push(t.elapsed());
+            anyhow::ensure!(out.result.get() == (i + 1).to_string(), "wrong result {}", out.result.get());
+        }
+        Ok(host)
+    })
+    .await??;
     let host = Dist::from_samples("  of which the host call (Runtime::call, same thread)", host);
     // Moving the blocking call off the async thread and back, with nothing to do.
     let mut hop = Vec::with_capacity(o.calls);
@@ -355,16 +365,32 @@ pub async fn synth(config: &Config, runs: usize) -> anyhow::Result<Vec<Dist>> {
     const SYNTH_TOOL: &str =
         "def word_count(text: str) -> int:\n    \"\"\"Count the words in a text.\"\"\"\n    return len(text.split())\n";
     const SYNTH_TESTS: &str = "import pytest\nfrom word_count import word_count\n\n@pytest.mark.parametrize('text,n', [('', 0), ('a b', 2), (' x  y z ', 3)])\ndef test_counts(text, n):\n    assert word_count(text) == n\n";
+    // Ten tests, each calling the tool once (each call a fresh instance of its own), beside the
+    // same ten not calling it: the difference is what the split of tests and tool costs.
+    let ten_calls: String = (0..10)
+        .map(|k| format!("\ndef test_{k}():\n    assert word_count('w ' * {k}) == {k}\n"))
+        .collect::<String>();
+    let ten_tests = format!("from word_count import word_count\n{ten_calls}");
+    let ten_no_calls = format!(
+        "from word_count import word_count\n{}",
+        (0..10).map(|k| format!("\ndef test_{k}():\n    assert len(('w ' * {k}).split()) == {k}\n")).collect::<String>()
+    );
+    let suites: [(VerifyMode, &str, &str); 4] = [
+        (VerifyMode::Docker, "", SYNTH_TESTS),
+        (VerifyMode::WasmOnly, "", SYNTH_TESTS),
+        (VerifyMode::WasmOnly, ", 10 tests calling the tool", &ten_tests),
+        (VerifyMode::WasmOnly, ", baseline: 10 tests not calling it", &ten_no_calls),
+    ];
     let home = tempfile::tempdir()?;
     let ts = Toolsmith::open(config.clone().with_home(home.path()), Usage::OneShot).await?;
     let mut rows = vec![];
-    for mode in [VerifyMode::Docker, VerifyMode::WasmOnly] {
+    for (n, (mode, suffix, tests)) in suites.into_iter().enumerate() {
         let (mut total, mut verify, mut register) = (vec![], vec![], vec![]);
         for i in 0..runs {
-            let name = format!("word_count_{}_{i}", mode.label().replace(['+', '-'], "_"));
+            let name = format!("word_count_{}_{n}_{i}", mode.label().replace(['+', '-'], "_"));
             let c = Candidate {
                 code: SYNTH_TOOL.replace("word_count", &name),
-                tests: SYNTH_TESTS.replace("word_count", &name),
+                tests: tests.replace("word_count", &name),
                 name,
                 ..Candidate::default()
             };
@@ -382,10 +408,12 @@ pub async fn synth(config: &Config, runs: usize) -> anyhow::Result<Vec<Dist>> {
             verify.push(reg_start - t);
             register.push(end - reg_start);
         }
-        let label = mode.label();
+        let label = format!("{}{suffix}", mode.label());
         rows.push(Dist::from_samples(&format!("create_tool, {label}: total"), total));
-        rows.push(Dist::from_samples(&format!("  {label}: name check + static checks + tests"), verify));
-        rows.push(Dist::from_samples(&format!("  {label}: registration (store + embedding + index)"), register));
+        if suffix.is_empty() {
+            rows.push(Dist::from_samples(&format!("  {label}: name check + static checks + tests"), verify));
+            rows.push(Dist::from_samples(&format!("  {label}: registration (store + embedding + index)"), register));
+        }
     }
     let floor = ts.sandbox().await?.bench_verify(runs).await?;
     rows.push(Dist::from_samples(
