@@ -266,6 +266,12 @@ fn every_error_kind_reaches_the_json_output() {
         failure(run_kinds(h, "spin", &["--timeout-ms", "200", "--fuel", "1000000000000000"])),
     );
     expect("memory", "memory_limit", failure(run_kinds(h, "memory_bomb", &["--memory-mb", "64"])));
+    // Limits the host cannot enforce are refused by name, with the maximum; nothing panics or wraps.
+    for (flag, value, max) in [("--timeout-ms", "18446744073709551615", "3600000"), ("--memory-mb", "100000", "1024")] {
+        let v = failure(run_kinds(h, "spin", &[flag, value]));
+        assert!(v["error"].as_str().unwrap().contains(max), "{flag} {value}: the maximum is named: {v:#}");
+        expect(flag, "invalid_arguments", v);
+    }
     expect("output", "output_limit", failure(run_kinds(h, "shout", &[])));
     expect("result size", "result_too_large", failure(run_kinds(h, "huge_result", &[])));
     expect("nesting", "stack_overflow", failure(run_kinds(h, "deep", &[])));
