@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use toolsmith_host::{Grant, Runtime};
 
+use crate::agent::{Message, SessionMemoryManager, ToolRelationship, WorkflowPattern, WorkflowTracker};
 use crate::config::{Config, EmbedderChoice};
 use crate::error::{Error, Result};
 use crate::executor::{RunOptions, RunOutput, ToolExecutor};
@@ -203,6 +204,11 @@ impl Toolsmith {
         self.inner.llm.as_ref().map_err(|e| Error::NotConfigured(e.clone()))
     }
 
+    /// Whether a model of Toolsmith's own is configured (an endpoint, with a key where it needs one).
+    pub fn has_llm(&self) -> bool {
+        self.inner.llm.is_ok()
+    }
+
     /// The Docker sandbox with its image present, connected on first use.
     pub async fn sandbox(&self) -> Result<&SecureSandbox> {
         Ok(self
@@ -302,6 +308,12 @@ impl Toolsmith {
         on_store(&self.inner.store, Store::count).await
     }
 
+    /// A number that changes whenever the set of tools does, whichever process changed it: a
+    /// face caching the list compares it to know when to reload (and tell its clients).
+    pub async fn tools_generation(&self) -> Result<u64> {
+        on_store(&self.inner.store, Store::generation).await
+    }
+
     /// Delete a tool (row, files, index entry); `false` when there was none.
     pub async fn delete_tool(&self, name: &str) -> Result<bool> {
         let deleted = self.registry().await?.delete_tool(name).await?;
@@ -373,8 +385,54 @@ impl Toolsmith {
         events: Events<'_>,
     ) -> Result<SynthesisResult> {
         let llm = self.llm()?;
+        self.synthesize_capability_with(llm, prompt, opts, events).await
+    }
+
+    /// [`Toolsmith::synthesize_capability`] asking another model than the configured one (the
+    /// MCP server passes a client lending its own, see [`LlmClient::delegated`]).
+    pub async fn synthesize_capability_with(
+        &self,
+        llm: &LlmClient,
+        prompt: &str,
+        opts: CreateOptions,
+        events: Events<'_>,
+    ) -> Result<SynthesisResult> {
         let p = self.pipeline(opts, Some(llm), events).await?;
         Ok(p.synthesize_capability(prompt).await)
+    }
+
+    // --- the agent's memory ----------------------------------------------------------------------
+
+    /// The seed's `start_session`: the session `id` (created when new), or a new one.
+    pub async fn start_session(&self, id: Option<&str>) -> Result<String> {
+        let id = id.map(str::to_string);
+        on_store(&self.inner.store, move |st| SessionMemoryManager::new(st).start_session(id.as_deref())).await
+    }
+
+    /// The seed's `get_recent_messages`: the latest `limit` of a session, oldest first (none for
+    /// a session never started).
+    pub async fn get_recent_messages(&self, session_id: &str, limit: usize) -> Result<Vec<Message>> {
+        let id = session_id.to_string();
+        on_store(&self.inner.store, move |st| SessionMemoryManager::new(st).get_recent_messages(&id, limit)).await
+    }
+
+    /// The seed's `get_workflow_patterns`: tool sequences run at least `min_frequency` times.
+    pub async fn get_workflow_patterns(&self, min_frequency: u64, limit: usize) -> Result<Vec<WorkflowPattern>> {
+        on_store(&self.inner.store, move |st| WorkflowTracker::new(st).get_workflow_patterns(min_frequency, limit))
+            .await
+    }
+
+    /// The seed's `get_tool_relationships`: which tool follows which, at least `min_confidence`.
+    pub async fn get_tool_relationships(
+        &self,
+        tool_name: Option<&str>,
+        min_confidence: f64,
+    ) -> Result<Vec<ToolRelationship>> {
+        let tool = tool_name.map(str::to_string);
+        on_store(&self.inner.store, move |st| {
+            WorkflowTracker::new(st).get_tool_relationships(tool.as_deref(), min_confidence)
+        })
+        .await
     }
 }
 
