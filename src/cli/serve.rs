@@ -21,6 +21,9 @@ pub struct Args {
     /// Tools per tools/list page.
     #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
+    /// Longest message accepted, in MiB; a longer one is answered with an error.
+    #[arg(long, default_value_t = (mcp::transport::MAX_LINE_BYTES >> 20) as u64)]
+    pub max_message_mb: u64,
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
@@ -31,6 +34,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         grants: args.allow_read.iter().map(Grant::read_only).collect(),
         verify: args.verify,
         page_size: args.page_size.max(1),
+        max_message_bytes: usize::try_from(args.max_message_mb.max(1).saturating_mul(1 << 20)).unwrap_or(usize::MAX),
     };
     let ts = Toolsmith::open(config, Usage::Serving).await?;
     mcp::serve_stdio(ts, opts).await?;

@@ -33,7 +33,7 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// Serve MCP on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(ts: Toolsmith, opts: ServeOptions) -> Result<()> {
     let (read, write) = rmcp::transport::stdio_pipes();
-    let transport = transport::LineTransport::new(read, write);
+    let transport = transport::LineTransport::new(read, write).with_max_line(opts.max_message_bytes);
     let closed = transport.closed();
     serve(ts, opts, transport, closed).await
 }

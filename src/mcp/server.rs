@@ -42,11 +42,18 @@ pub struct ServeOptions {
     /// How `create_tool` and `synthesize_capability` verify a new tool.
     pub verify: VerifyMode,
     pub page_size: usize,
+    /// Longest message read; a longer one is refused with an error (and the next one read).
+    pub max_message_bytes: usize,
 }
 
 impl Default for ServeOptions {
     fn default() -> ServeOptions {
-        ServeOptions { grants: vec![], verify: VerifyMode::Docker, page_size: DEFAULT_PAGE_SIZE }
+        ServeOptions {
+            grants: vec![],
+            verify: VerifyMode::Docker,
+            page_size: DEFAULT_PAGE_SIZE,
+            max_message_bytes: super::transport::MAX_LINE_BYTES,
+        }
     }
 }
 

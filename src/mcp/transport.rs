@@ -19,7 +19,7 @@ use rmcp::transport::async_rw::AsyncRwTransport;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio_util::sync::CancellationToken;
 
-/// Longest message read, in bytes. A 10 MB argument fits; a client sending more is told so.
+/// Longest message read by default, in bytes. A 10 MB argument fits; a client sending more is told so.
 pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -55,7 +55,7 @@ impl<R: AsyncRead + Send + Unpin, W: AsyncWrite + Send + Unpin + 'static> LineTr
         self.closed.clone()
     }
 
-    /// Another cap on a message's size (tests).
+    /// Another cap on a message's size.
     pub fn with_max_line(mut self, bytes: usize) -> Self {
         self.max_line = bytes;
         self
