@@ -3,10 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InputResponses, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, Implementation, InputResponses, ListToolsResult, MetaObject,
+    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
@@ -30,6 +32,9 @@ in granted directories). For a task, call search_tools with a few words; if a ma
 more), run it with execute_tool (name and an arguments object) or call it by its own name. If none fits, write the \
 function and pytest tests and call create_tool: it is registered only when the tests pass. synthesize_capability \
 writes one from a sentence. Failures are isError results whose error_type says what to fix.";
+
+/// The `_meta` key of a call result holding the server's time for the call, in ms.
+pub const SERVER_MS: &str = "dev.toolsmith/server_ms";
 
 /// Tools per `tools/list` page.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -370,10 +375,17 @@ impl ServerHandler for Server {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         self.set_peer(ctx.peer.clone());
-        let (ct, name) = (ctx.ct.clone(), request.name.to_string());
+        let (ct, name, started) = (ctx.ct.clone(), request.name.to_string(), Instant::now());
         // Dropping the call's future on cancellation stops it: a job it owns aborts with it.
         tokio::select! {
-            r = self.dispatch(request, ctx) => r,
+            r = self.dispatch(request, ctx) => r.map(|mut r| {
+                // The server's own time, so a client can tell the protocol's cost from the work's.
+                if let CallToolResponse::Complete(done) = &mut r {
+                    let ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+                    done.meta.get_or_insert_with(MetaObject::new).0.insert(SERVER_MS.into(), json!(ms));
+                }
+                r
+            }),
             _ = ct.cancelled() => {
                 tracing::info!(tool = %name, "call cancelled by the client");
                 Err(ErrorData::internal_error("cancelled", None))
