@@ -182,7 +182,7 @@ struct Raw {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     lines: mpsc::Receiver<String>,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl Raw {
@@ -208,7 +208,7 @@ impl Raw {
                 }
             }
         });
-        Raw { child, stdin, lines, _home: home }
+        Raw { child, stdin, lines, home }
     }
 
     fn send(&mut self, line: &str) {
@@ -303,6 +303,42 @@ fn a_2026_request_without_its_metadata_is_refused_and_the_next_one_served() {
     assert!(d["result"]["instructions"].as_str().unwrap_or_default().contains("search_tools"), "{d}");
     let listed = raw.request(3, "tools/list", json!({"_meta": meta}));
     assert_eq!(listed["result"]["tools"][0]["name"], "search_tools", "{listed}");
+}
+
+#[test]
+fn a_tool_added_by_another_process_is_announced() {
+    let mut raw = Raw::start(&["--verify", "wasm-only"]);
+    initialize(&mut raw);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("triple.py"),
+        "def triple(x: int) -> int:\n    \"\"\"Triple x.\"\"\"\n    return 3 * x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        src.path().join("test_triple.py"),
+        "from triple import triple\n\ndef test_it():\n    assert triple(2) == 6\n",
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_toolsmith"));
+    env_for(&mut c, raw.home.path());
+    let added = c
+        .args(["tools", "add", "--name", "triple", "--verify", "wasm-only", "--code"])
+        .arg(src.path().join("triple.py"))
+        .arg("--tests")
+        .arg(src.path().join("test_triple.py"))
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    // The server polls the store; the notification is the first message it sends unasked.
+    let note = raw.next();
+    assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+    let listed = raw.request(2, "tools/list", json!({}));
+    let names: Vec<&str> =
+        listed["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names.last(), Some(&"triple"), "{names:?}");
+    let r = raw.request(3, "tools/call", json!({"name": "triple", "arguments": {"x": 14}}));
+    assert_eq!(r["result"]["structuredContent"]["result"], 42, "{r}");
 }
 
 #[test]

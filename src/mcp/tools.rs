@@ -49,7 +49,11 @@ pub fn success(value: &impl Serialize) -> CallToolResult {
 
 /// A tool error: `isError`, the error report as structured content and as text.
 pub fn error_result(e: &Error) -> CallToolResult {
-    let report = e.report();
+    let mut report = e.report();
+    if let Error::NotFound(name) = e {
+        // The facade's message points at the CLI; a model here has tools to look with.
+        report.error = format!("no registered tool named {name:?}: search_tools or list_tools shows what there is");
+    }
     CallToolResult::structured_error(serde_json::to_value(&report).expect("reports serialize"))
 }
 

@@ -302,7 +302,8 @@ async def bad_input() -> None:
         failed(await c.call_tool("echo_len", {"text": 5}), "invalid_arguments")
         s = failed(await c.call_tool("echo_len", {}), "invalid_arguments")
         check("text" in s["error"], f"says what is missing: {s}")
-        failed(await c.call_tool("execute_tool", {"name": "nope", "arguments": {}}), "not_found")
+        s = failed(await c.call_tool("execute_tool", {"name": "nope", "arguments": {}}), "not_found")
+        check("search_tools" in s["error"], f"says where to look: {s}")
         s = failed(
             await c.call_tool("execute_tool", {"name": "echo_len", "arguments": {"text": "a"}, "limits": {"memory_mb": 10**6}}),
             "invalid_arguments",
