@@ -142,6 +142,7 @@ both_modes! {
     cancel_create_tool_legacy, cancel_create_tool_2026 => "cancel", cancelled_cleanly;
     fifty_concurrent_calls_during_create_tool_legacy, fifty_concurrent_calls_during_create_tool_2026 => "concurrent", fifty_calls;
     clients_model_synthesizes_legacy, clients_model_synthesizes_2026 => "sampling", nothing;
+    allow_read_grants_a_directory_and_nothing_else_legacy, allow_read_grants_a_directory_and_nothing_else_2026 => "grants", nothing;
 }
 
 fn docker_ready() -> bool {

@@ -353,19 +353,23 @@ fn not_built(tool: &str) -> Error {
     ))
 }
 
-/// The candidate of a `create_tool` call; examples become tests appended to the given ones.
-pub fn candidate(p: CreateToolParams) -> Candidate {
+/// The candidate of a `create_tool` call; examples become tests appended to the given ones. A
+/// data file path no test run could be given is the caller's to fix, before anything runs.
+pub fn candidate(p: CreateToolParams) -> Result<Candidate> {
+    if let Some(e) = p.data_files.keys().find_map(|rel| crate::synthesis::data_file_dir(rel).err()) {
+        return Err(Error::InvalidArguments(e));
+    }
     let mut tests = p.tests;
     if !p.examples.is_empty() {
         tests.push_str(&example_tests(&p.name, &p.examples));
     }
-    Candidate {
+    Ok(Candidate {
         name: p.name,
         code: p.code,
         tests,
         docstring: p.docstring,
         data_files: p.data_files.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
-    }
+    })
 }
 
 /// One pytest function per example, comparing the call with its result. The values go in as
@@ -427,7 +431,12 @@ pub fn built_ins() -> Vec<BuiltIn> {
                  and the test output. Progress is reported per stage.",
                 additive(),
             ),
-            |call: Call, p: CreateToolParams| async move { call.server.clone().create_tool(call, candidate(p)).await },
+            |call: Call, p: CreateToolParams| async move {
+                match candidate(p) {
+                    Ok(c) => call.server.clone().create_tool(call, c).await,
+                    Err(e) => Ok(error_result(&e).into()),
+                }
+            },
         ),
         simple(
             define::<NameParams, ToolDetail>(

@@ -477,6 +477,35 @@ async def sampling() -> None:
         failed(await c.call_tool("process_request", {"user_prompt": "fibonacci of 12"}), "not_implemented")
 
 
+FIRST_LINE = '''def first_line(path: str) -> str:
+    """The first line of a text file."""
+    with open(path) as f:
+        return f.readline().rstrip("\\n")
+'''
+FIRST_LINE_TESTS = "from first_line import first_line\n\ndef test_reads():\n    assert first_line('data/notes.txt') == 'hello'\n"
+
+
+async def grants() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as granted, tempfile.TemporaryDirectory() as other:
+        for d in (granted, other):
+            with open(os.path.join(d, "x.txt"), "w") as f:
+                f.write("secret of " + os.path.basename(d) + "\n")
+        async with client("--allow-read", granted) as c:
+            ok(await create(c, "first_line", FIRST_LINE, FIRST_LINE_TESTS,
+                            data_files={"data/notes.txt": "hello\nworld\n"}))
+            out = ok(await c.call_tool("first_line", {"path": os.path.join(granted, "x.txt")}))
+            check(out["result"] == "secret of " + os.path.basename(granted), f"reads the granted dir: {out}")
+            s = failed(await c.call_tool("first_line", {"path": os.path.join(other, "x.txt")}), "tool_error")
+            check(s.get("exception") == "FileNotFoundError", f"nothing outside the grant: {s}")
+            s = failed(await c.call_tool("first_line", {"path": "/etc/passwd"}), "tool_error")
+            check(s.get("exception") == "FileNotFoundError", f"nothing outside the grant: {s}")
+            failed(await create(c, "bad_data", FIRST_LINE.replace("first_line", "bad_data"),
+                                FIRST_LINE_TESTS.replace("first_line", "bad_data"),
+                                data_files={"../escape.txt": "x"}), "invalid_arguments")
+
+
 async def docker() -> None:
     async with client() as c:
         progress: list[str] = []
@@ -492,7 +521,7 @@ async def docker() -> None:
         check(out["result"] == 42, f"{out}")
 
 
-SCENARIOS = {f.__name__: f for f in [lifecycle, bad_input, cancel, concurrent, sampling, docker]}
+SCENARIOS = {f.__name__: f for f in [lifecycle, bad_input, cancel, concurrent, sampling, grants, docker]}
 
 
 def main() -> None:
