@@ -86,6 +86,8 @@ pub struct ToolDetail {
     #[serde(flatten)]
     pub tool: ToolRecord,
     pub usage: Usage,
+    /// Directories it may read on every run (`toolsmith tools grant`), besides what a caller grants.
+    pub grants: Vec<String>,
 }
 
 /// See the module documentation.
@@ -295,7 +297,8 @@ impl Toolsmith {
         blocking(move || -> Result<ToolDetail> {
             let tool = st.get(&name)?.ok_or_else(|| Error::NotFound(name.clone()))?;
             let usage = st.usage(&name, RERANK_RECENT)?;
-            Ok(ToolDetail { tool, usage })
+            let grants = st.grants(&name)?;
+            Ok(ToolDetail { tool, usage, grants })
         })
         .await?
     }
@@ -312,6 +315,26 @@ impl Toolsmith {
     /// face caching the list compares it to know when to reload (and tell its clients).
     pub async fn tools_generation(&self) -> Result<u64> {
         on_store(&self.inner.store, Store::generation).await
+    }
+
+    /// Let a tool read `dir` on every run (`revoke`: no longer); its grants after the change.
+    /// The directory is kept as its canonical absolute path, where the tool sees it.
+    pub async fn grant_read(&self, name: &str, dir: &Path, revoke: bool) -> Result<Vec<String>> {
+        let path = match dir.canonicalize() {
+            Ok(p) if p.is_dir() => p,
+            Ok(_) => return Err(Error::InvalidArguments(format!("{}: not a directory", dir.display()))),
+            // A directory that went can still be revoked by the name it was granted under.
+            Err(_) if revoke => dir.to_path_buf(),
+            Err(e) => return Err(Error::InvalidArguments(format!("{}: {e}", dir.display()))),
+        };
+        let (st, name, path) = (self.inner.store.clone(), name.to_string(), path.display().to_string());
+        blocking(move || -> Result<Vec<String>> {
+            if !st.set_grant(&name, &path, revoke)? {
+                return Err(Error::NotFound(name));
+            }
+            Ok(st.grants(&name)?)
+        })
+        .await?
     }
 
     /// Delete a tool (row, files, index entry); `false` when there was none.

@@ -342,6 +342,68 @@ fn a_tool_added_by_another_process_is_announced() {
     assert_eq!(r["result"]["structuredContent"]["result"], 42, "{r}");
 }
 
+/// `toolsmith …` on a server's home.
+fn cli(home: &Path, args: &[&str]) -> Value {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_toolsmith"));
+    env_for(&mut c, home);
+    let out = c.args(args).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_tool_reads_the_directories_granted_to_it_and_nothing_else() {
+    let mut raw = Raw::start(&["--verify", "wasm-only"]);
+    initialize(&mut raw);
+    let (granted, other, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for d in [&granted, &other] {
+        std::fs::write(d.path().join("x.txt"), "inside\n").unwrap();
+    }
+    std::fs::write(
+        src.path().join("peek.py"),
+        "def peek(path: str) -> str:\n    \"\"\"Read a file.\"\"\"\n    return open(path).read()\n",
+    )
+    .unwrap();
+    std::fs::write(src.path().join("test_peek.py"), "from peek import peek\n\ndef test_missing():\n    import pytest\n    with pytest.raises(OSError):\n        peek('nope.txt')\n").unwrap();
+    let home = raw.home.path().to_path_buf();
+    let (code, tests) = (src.path().join("peek.py"), src.path().join("test_peek.py"));
+    cli(
+        &home,
+        &[
+            "tools",
+            "add",
+            "--name",
+            "peek",
+            "--verify",
+            "wasm-only",
+            "--code",
+            code.to_str().unwrap(),
+            "--tests",
+            tests.to_str().unwrap(),
+        ],
+    );
+    let peek = |raw: &mut Raw, id: u64, dir: &Path| {
+        let r = raw.request(id, "tools/call", json!({"name": "peek", "arguments": {"path": dir.join("x.txt")}}));
+        r["result"].clone()
+    };
+    let denied = peek(&mut raw, 2, granted.path());
+    assert_eq!(denied["structuredContent"]["exception"], "FileNotFoundError", "no grant yet: {denied}");
+
+    let g = cli(&home, &["tools", "grant", "peek", "--read", granted.path().to_str().unwrap()]);
+    let canonical = granted.path().canonicalize().unwrap().display().to_string();
+    assert_eq!(g["grants"], json!([canonical]));
+    assert_eq!(cli(&home, &["tools", "show", "peek"])["grants"], json!([canonical]), "tools show says it");
+    let read = peek(&mut raw, 3, &granted.path().canonicalize().unwrap());
+    assert_eq!(read["structuredContent"]["result"], "inside\n", "{read}");
+    let elsewhere = peek(&mut raw, 4, &other.path().canonicalize().unwrap());
+    assert_eq!(elsewhere["structuredContent"]["exception"], "FileNotFoundError", "{elsewhere}");
+
+    cli(&home, &["tools", "grant", "peek", "--read", granted.path().to_str().unwrap(), "--revoke"]);
+    let revoked = peek(&mut raw, 5, &granted.path().canonicalize().unwrap());
+    assert_eq!(revoked["structuredContent"]["exception"], "FileNotFoundError", "revoked: {revoked}");
+}
+
 #[test]
 fn mcp_config_names_this_binary_and_home() {
     let home = tempfile::tempdir().unwrap();
