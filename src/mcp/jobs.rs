@@ -234,6 +234,11 @@ impl Parked {
         id
     }
 
+    /// Park `job` again under the handle it had (a retry that was not its own).
+    pub fn put_back(&self, id: &str, job: Job) {
+        self.jobs.lock().expect("not poisoned").insert(id.to_string(), (job, Instant::now()));
+    }
+
     pub fn take(&self, id: &str) -> Option<Job> {
         self.jobs.lock().expect("not poisoned").remove(id).map(|(j, _)| j)
     }

@@ -233,7 +233,7 @@ impl Server {
         if job.tool != name {
             let tool = job.tool.clone();
             // Put it back: the retry named another tool, the job is still the other call's.
-            let _ = self.inner.parked.park(job);
+            self.inner.parked.put_back(state, job);
             return Ok(error_result(&Error::InvalidArguments(format!(
                 "requestState belongs to a call of {tool}, not {name}"
             )))
