@@ -23,6 +23,9 @@ bash guest-runtime/build.sh >/dev/null
 log "embedding model"
 bash scripts/fetch-model.sh >/dev/null
 
+log "MCP client for the MCP tests (the official Python SDK, in a private venv)"
+bash scripts/mcp-client.sh >/dev/null
+
 # One build serves the main job and the tests: the dev profile with dependencies at opt-level 3.
 log "building toolsmith (a first build takes ~25 min on 2 cores; later ones seconds)"
 cargo build --workspace --all-targets --quiet

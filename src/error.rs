@@ -59,13 +59,15 @@ pub enum ErrorKind {
     RuntimeMissing,
     /// The operation was cancelled before it finished; nothing was changed.
     Cancelled,
+    /// This build of Toolsmith does not offer that yet; the message says what to use instead.
+    NotImplemented,
     /// A bug or an unexpected failure of Toolsmith itself.
     Internal,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (for the published list of kinds).
-    pub const ALL: [ErrorKind; 20] = [
+    pub const ALL: [ErrorKind; 21] = [
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::InvalidName,
@@ -85,6 +87,7 @@ impl ErrorKind {
         ErrorKind::Store,
         ErrorKind::RuntimeMissing,
         ErrorKind::Cancelled,
+        ErrorKind::NotImplemented,
         ErrorKind::Internal,
     ];
 
@@ -110,6 +113,7 @@ impl ErrorKind {
             ErrorKind::Store => "store",
             ErrorKind::RuntimeMissing => "runtime_missing",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NotImplemented => "not_implemented",
             ErrorKind::Internal => "internal",
         }
     }
@@ -159,6 +163,9 @@ impl ErrorKind {
             ErrorKind::Store => "the store (database or tool files) failed",
             ErrorKind::RuntimeMissing => "the Python runtime component is missing or cannot be loaded",
             ErrorKind::Cancelled => "the operation was cancelled before it finished; nothing was changed",
+            ErrorKind::NotImplemented => {
+                "this build of Toolsmith does not offer that yet; the message says what to use instead"
+            }
             ErrorKind::Internal => "a bug or an unexpected failure of Toolsmith itself",
         }
     }
@@ -221,6 +228,8 @@ pub enum Error {
     #[error("cancelled: {0}")]
     Cancelled(String),
     #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -265,6 +274,7 @@ impl Error {
             },
             Error::RuntimeMissing(_) => ErrorKind::RuntimeMissing,
             Error::Cancelled(_) => ErrorKind::Cancelled,
+            Error::NotImplemented(_) => ErrorKind::NotImplemented,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

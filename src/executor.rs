@@ -7,6 +7,7 @@
 //! version (its code hash) and shared by every later call.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use serde_json::value::RawValue;
 use toolsmith_host::{CallOptions, Grant, Limits, Runtime};
 
 use crate::error::{Error, ErrorReport, Result};
+use crate::registry::store::Runnable;
 use crate::registry::{Execution, Store};
 
 /// Options of one run: limits, granted directories, and what the execution log records.
@@ -180,7 +182,7 @@ impl ToolExecutor {
     /// schema, run it under `opts`, log the execution.
     pub fn execute(&self, name: &str, args_json: &str, opts: &RunOptions) -> Result<RunOutput> {
         let args = parse_args(args_json)?;
-        let prepared = self.prepare(name)?;
+        let (prepared, own_grants) = self.prepare(name)?;
         let problems: Vec<String> = prepared
             .validator
             .iter_errors(&args)
@@ -193,7 +195,19 @@ impl ToolExecutor {
             return Err(Error::InvalidArguments(format!("arguments of {name}: {}", problems.join("; "))));
         }
         let start = Instant::now();
-        let r = self.runtime.call(&prepared.bytecode, name, args_json, &call_options(opts));
+        let mut call = call_options(opts);
+        // The tool's own grants beside the caller's: a tool never reads what neither names.
+        for dir in own_grants {
+            if call.grants.iter().any(|g| g.host_path == Path::new(&dir)) {
+                continue;
+            }
+            if Path::new(&dir).is_dir() {
+                call.grants.push(Grant::read_only(dir));
+            } else {
+                tracing::warn!(tool = %name, %dir, "a granted directory is gone: the tool runs without it");
+            }
+        }
+        let r = self.runtime.call(&prepared.bytecode, name, args_json, &call);
         let elapsed_ms = start.elapsed().as_secs_f64() * 1e3;
         let r: Result<RunOutput> =
             r.map(|out| RunOutput { result: out.result, stdout: out.stdout, elapsed_ms }).map_err(Error::from);
@@ -211,12 +225,14 @@ impl ToolExecutor {
     }
 
     /// The tool's bytecode and validator, prepared once per version.
-    fn prepare(&self, name: &str) -> Result<Arc<Prepared>> {
-        let Some((code_hash, parameters)) = self.store.runnable(name)? else {
+    /// Also the directories the tool itself is granted, which are read on every call so that a
+    /// grant or revocation applies to the next one.
+    fn prepare(&self, name: &str) -> Result<(Arc<Prepared>, Vec<String>)> {
+        let Some(Runnable { code_hash, parameters, grants }) = self.store.runnable(name)? else {
             return Err(Error::NotFound(name.to_string()));
         };
         if let Some(p) = self.cache().get(name).filter(|p| p.code_hash == code_hash) {
-            return Ok(p.clone());
+            return Ok((p.clone(), grants));
         }
         if !parameters.is_object() {
             return Err(Error::Internal(format!(
@@ -229,7 +245,7 @@ impl ToolExecutor {
             self.store.bytecode(name).map_err(|e| Error::Internal(format!("{e} (try `toolsmith tools cleanup`)")))?;
         let p = Arc::new(Prepared { code_hash, bytecode: Arc::new(bytecode), validator });
         self.cache().insert(name.to_string(), p.clone());
-        Ok(p)
+        Ok((p, grants))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {

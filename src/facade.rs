@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use toolsmith_host::{Grant, Runtime};
 
+use crate::agent::{Message, SessionMemoryManager, ToolRelationship, WorkflowPattern, WorkflowTracker};
 use crate::config::{Config, EmbedderChoice};
 use crate::error::{Error, Result};
 use crate::executor::{RunOptions, RunOutput, ToolExecutor};
@@ -85,6 +86,8 @@ pub struct ToolDetail {
     #[serde(flatten)]
     pub tool: ToolRecord,
     pub usage: Usage,
+    /// Directories it may read on every run (`toolsmith tools grant`), besides what a caller grants.
+    pub grants: Vec<String>,
 }
 
 /// See the module documentation.
@@ -203,6 +206,11 @@ impl Toolsmith {
         self.inner.llm.as_ref().map_err(|e| Error::NotConfigured(e.clone()))
     }
 
+    /// Whether a model of Toolsmith's own is configured (an endpoint, with a key where it needs one).
+    pub fn has_llm(&self) -> bool {
+        self.inner.llm.is_ok()
+    }
+
     /// The Docker sandbox with its image present, connected on first use.
     pub async fn sandbox(&self) -> Result<&SecureSandbox> {
         Ok(self
@@ -289,7 +297,8 @@ impl Toolsmith {
         blocking(move || -> Result<ToolDetail> {
             let tool = st.get(&name)?.ok_or_else(|| Error::NotFound(name.clone()))?;
             let usage = st.usage(&name, RERANK_RECENT)?;
-            Ok(ToolDetail { tool, usage })
+            let grants = st.grants(&name)?;
+            Ok(ToolDetail { tool, usage, grants })
         })
         .await?
     }
@@ -300,6 +309,32 @@ impl Toolsmith {
 
     pub async fn count_tools(&self) -> Result<usize> {
         on_store(&self.inner.store, Store::count).await
+    }
+
+    /// A number that changes whenever the set of tools does, whichever process changed it: a
+    /// face caching the list compares it to know when to reload (and tell its clients).
+    pub async fn tools_generation(&self) -> Result<u64> {
+        on_store(&self.inner.store, Store::generation).await
+    }
+
+    /// Let a tool read `dir` on every run (`revoke`: no longer); its grants after the change.
+    /// The directory is kept as its canonical absolute path, where the tool sees it.
+    pub async fn grant_read(&self, name: &str, dir: &Path, revoke: bool) -> Result<Vec<String>> {
+        let path = match dir.canonicalize() {
+            Ok(p) if p.is_dir() => p,
+            Ok(_) => return Err(Error::InvalidArguments(format!("{}: not a directory", dir.display()))),
+            // A directory that went can still be revoked by the name it was granted under.
+            Err(_) if revoke => dir.to_path_buf(),
+            Err(e) => return Err(Error::InvalidArguments(format!("{}: {e}", dir.display()))),
+        };
+        let (st, name, path) = (self.inner.store.clone(), name.to_string(), path.display().to_string());
+        blocking(move || -> Result<Vec<String>> {
+            if !st.set_grant(&name, &path, revoke)? {
+                return Err(Error::NotFound(name));
+            }
+            Ok(st.grants(&name)?)
+        })
+        .await?
     }
 
     /// Delete a tool (row, files, index entry); `false` when there was none.
@@ -373,8 +408,54 @@ impl Toolsmith {
         events: Events<'_>,
     ) -> Result<SynthesisResult> {
         let llm = self.llm()?;
+        self.synthesize_capability_with(llm, prompt, opts, events).await
+    }
+
+    /// [`Toolsmith::synthesize_capability`] asking another model than the configured one (the
+    /// MCP server passes a client lending its own, see [`LlmClient::delegated`]).
+    pub async fn synthesize_capability_with(
+        &self,
+        llm: &LlmClient,
+        prompt: &str,
+        opts: CreateOptions,
+        events: Events<'_>,
+    ) -> Result<SynthesisResult> {
         let p = self.pipeline(opts, Some(llm), events).await?;
         Ok(p.synthesize_capability(prompt).await)
+    }
+
+    // --- the agent's memory ----------------------------------------------------------------------
+
+    /// The seed's `start_session`: the session `id` (created when new), or a new one.
+    pub async fn start_session(&self, id: Option<&str>) -> Result<String> {
+        let id = id.map(str::to_string);
+        on_store(&self.inner.store, move |st| SessionMemoryManager::new(st).start_session(id.as_deref())).await
+    }
+
+    /// The seed's `get_recent_messages`: the latest `limit` of a session, oldest first (none for
+    /// a session never started).
+    pub async fn get_recent_messages(&self, session_id: &str, limit: usize) -> Result<Vec<Message>> {
+        let id = session_id.to_string();
+        on_store(&self.inner.store, move |st| SessionMemoryManager::new(st).get_recent_messages(&id, limit)).await
+    }
+
+    /// The seed's `get_workflow_patterns`: tool sequences run at least `min_frequency` times.
+    pub async fn get_workflow_patterns(&self, min_frequency: u64, limit: usize) -> Result<Vec<WorkflowPattern>> {
+        on_store(&self.inner.store, move |st| WorkflowTracker::new(st).get_workflow_patterns(min_frequency, limit))
+            .await
+    }
+
+    /// The seed's `get_tool_relationships`: which tool follows which, at least `min_confidence`.
+    pub async fn get_tool_relationships(
+        &self,
+        tool_name: Option<&str>,
+        min_confidence: f64,
+    ) -> Result<Vec<ToolRelationship>> {
+        let tool = tool_name.map(str::to_string);
+        on_store(&self.inner.store, move |st| {
+            WorkflowTracker::new(st).get_tool_relationships(tool.as_deref(), min_confidence)
+        })
+        .await
     }
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod executor;
 mod facade;
 pub mod llm;
+pub mod mcp;
 pub mod registry;
 pub mod runtime;
 pub mod sandbox;

@@ -31,6 +31,10 @@ enum Command {
     Sandbox(cli::sandbox::Args),
     /// Write, verify and register a new tool from a sentence.
     Synthesize(cli::synthesize::Args),
+    /// Serve every tool over MCP on stdin/stdout (for AI assistants and IDEs).
+    Serve(cli::serve::Args),
+    /// Print the MCP client configuration entry that launches this binary's `serve`.
+    McpConfig(cli::serve::ConfigArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person: an MCP client keeps stderr in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let config = match toolsmith::Config::from_env() {
@@ -75,6 +81,8 @@ fn main() -> ExitCode {
                 Command::Eval(a) => cli::eval::run(a, config).await,
                 Command::Sandbox(a) => cli::sandbox::run(a, config).await,
                 Command::Synthesize(a) => cli::synthesize::run(a, config).await,
+                Command::Serve(a) => cli::serve::run(a, config).await,
+                Command::McpConfig(a) => cli::serve::config(a, config).await,
             }
         };
         // On Ctrl-C or SIGTERM the command's future is dropped: its guards undo what is half

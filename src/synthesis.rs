@@ -515,17 +515,8 @@ pub fn remove_stale_scratch(root: &Path) {
 fn stage_data_files(root: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<Grant>, String> {
     let mut tops: Vec<String> = vec![];
     for (rel, bytes) in files {
+        let top = data_file_dir(rel)?;
         let p = Path::new(rel);
-        if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return Err(format!("data file {rel:?} must be a relative path inside the data directory"));
-        }
-        let mut comps = p.components();
-        let top = comps.next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
-        if comps.next().is_none() {
-            return Err(format!(
-                "data file {rel:?} must sit in a directory (e.g. data/{rel}), which the tool is granted"
-            ));
-        }
         let dest: PathBuf = root.join(p);
         std::fs::create_dir_all(dest.parent().expect("has a parent")).map_err(|e| e.to_string())?;
         std::fs::write(&dest, bytes).map_err(|e| e.to_string())?;
@@ -534,6 +525,21 @@ fn stage_data_files(root: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Ve
         }
     }
     Ok(tops.into_iter().map(|t| Grant { host_path: root.join(&t), guest_path: t, writable: false }).collect())
+}
+
+/// The top directory of a data file's path, or why the path is not one a test run can be given:
+/// it must be relative, stay inside, and sit in a directory (which the run is granted).
+pub fn data_file_dir(rel: &str) -> Result<String, String> {
+    let p = Path::new(rel);
+    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(format!("data file {rel:?} must be a relative path inside the data directory"));
+    }
+    let mut comps = p.components();
+    let top = comps.next().map(|c| c.as_os_str().to_string_lossy().into_owned()).unwrap_or_default();
+    if comps.next().is_none() {
+        return Err(format!("data file {rel:?} must sit in a directory (e.g. data/{rel}), which the tool is granted"));
+    }
+    Ok(top)
 }
 
 /// Read a data directory into relative path → bytes, keeping the directory's own name

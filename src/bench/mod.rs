@@ -1,6 +1,7 @@
 //! Benchmarks behind `toolsmith bench`: every figure beside a baseline measured in the same run.
 //! Tool calls and registrations go through the facade, the path every face takes.
 
+pub mod mcp;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -97,7 +98,7 @@ const TOOL: &str = "def add(a: int, b: int) -> int:\n    \"\"\"Add two integers.
 const TOOL_TESTS: &str = "from add import add\n\ndef test_add():\n    assert add(2, 3) == 5\n";
 
 /// A serving facade over a throw-away home sharing `config`'s cache, with the `add` tool registered.
-async fn bench_home(config: &Config) -> anyhow::Result<(tempfile::TempDir, Toolsmith)> {
+pub(crate) async fn bench_home(config: &Config) -> anyhow::Result<(tempfile::TempDir, Toolsmith)> {
     let home = tempfile::tempdir()?;
     let ts = Toolsmith::open(config.clone().with_home(home.path()), Usage::Serving).await?;
     let c = Candidate { name: "add".into(), code: TOOL.into(), tests: TOOL_TESTS.into(), ..Candidate::default() };
@@ -115,7 +116,7 @@ async fn call(ts: &Toolsmith, i: usize) -> anyhow::Result<Duration> {
 }
 
 /// `callers` tasks calling back to back, `calls` in all.
-async fn sustained(ts: &Toolsmith, callers: usize, calls: usize) -> anyhow::Result<Rate> {
+pub(crate) async fn sustained(ts: &Toolsmith, callers: usize, calls: usize) -> anyhow::Result<Rate> {
     let per = calls.div_ceil(callers);
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
@@ -315,15 +316,12 @@ pub struct MemoryReport {
     pub calls_per_s: f64,
 }
 
-/// `toolsmith bench memory`: resident memory of a serving facade with `tools` registered, idle
-/// and after `calls` calls; it must not grow with the number of calls.
-pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Result<MemoryReport> {
-    let (_home, ts) = bench_home(config).await?;
+/// Register `n` variants of the `add` tool (`add_0`, …), compiled but not tested (what is measured
+/// is serving many tools, not verifying them); with `run`, call each once.
+pub(crate) async fn add_variants(ts: &Toolsmith, n: usize, run: bool) -> anyhow::Result<()> {
     let rt = ts.runtime().await?;
     let reg = ts.registry().await?;
-    rt.wait_for_stock(Duration::from_secs(5));
-    let rss_empty_bytes = search::rss_bytes();
-    for i in 0..tools {
+    for i in 0..n {
         let name = format!("add_{i}");
         let code = TOOL.replace("def add", &format!("def {name}"));
         let (rt2, code2, n2) = (rt.clone(), code.clone(), name.clone());
@@ -340,8 +338,21 @@ pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Resu
         })
         .await
         .with_context(|| format!("registering {name}"))?;
-        ts.run_tool(&name, "{\"a\": 1, \"b\": 2}", RunOptions::default()).await?;
+        if run {
+            ts.run_tool(&name, "{\"a\": 1, \"b\": 2}", RunOptions::default()).await?;
+        }
     }
+    Ok(())
+}
+
+/// `toolsmith bench memory`: resident memory of a serving facade with `tools` registered, idle
+/// and after `calls` calls; it must not grow with the number of calls.
+pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Result<MemoryReport> {
+    let (_home, ts) = bench_home(config).await?;
+    let rt = ts.runtime().await?;
+    rt.wait_for_stock(Duration::from_secs(5));
+    let rss_empty_bytes = search::rss_bytes();
+    add_variants(&ts, tools, true).await?;
     rt.wait_for_stock(Duration::from_secs(5));
     let rss_idle_bytes = search::rss_bytes();
     let rate = sustained(&ts, 2, calls).await?;
@@ -367,13 +378,14 @@ pub async fn synth(config: &Config, runs: usize) -> anyhow::Result<Vec<Dist>> {
     const SYNTH_TESTS: &str = "import pytest\nfrom word_count import word_count\n\n@pytest.mark.parametrize('text,n', [('', 0), ('a b', 2), (' x  y z ', 3)])\ndef test_counts(text, n):\n    assert word_count(text) == n\n";
     // Ten tests, each calling the tool once (each call a fresh instance of its own), beside the
     // same ten not calling it: the difference is what the split of tests and tool costs.
-    let ten_calls: String = (0..10)
-        .map(|k| format!("\ndef test_{k}():\n    assert word_count('w ' * {k}) == {k}\n"))
-        .collect::<String>();
+    let ten_calls: String =
+        (0..10).map(|k| format!("\ndef test_{k}():\n    assert word_count('w ' * {k}) == {k}\n")).collect::<String>();
     let ten_tests = format!("from word_count import word_count\n{ten_calls}");
     let ten_no_calls = format!(
         "from word_count import word_count\n{}",
-        (0..10).map(|k| format!("\ndef test_{k}():\n    assert len(('w ' * {k}).split()) == {k}\n")).collect::<String>()
+        (0..10)
+            .map(|k| format!("\ndef test_{k}():\n    assert len(('w ' * {k}).split()) == {k}\n"))
+            .collect::<String>()
     );
     let suites: [(VerifyMode, &str, &str); 4] = [
         (VerifyMode::Docker, "", SYNTH_TESTS),

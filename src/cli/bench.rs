@@ -56,6 +56,27 @@ pub enum What {
         #[arg(long)]
         json: bool,
     },
+    /// The MCP server through the official Python SDK over stdio: call round trips beside a no-work
+    /// built-in, serve start to tools/list with many tools, 50 concurrent calls beside the facade's rate.
+    Mcp {
+        /// A python with the `mcp` package (the path `scripts/mcp-client.sh` prints).
+        #[arg(long)]
+        python: std::path::PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        calls: usize,
+        #[arg(long, default_value_t = 1000)]
+        tools: usize,
+        /// Server starts measured per home.
+        #[arg(long, default_value_t = 10)]
+        starts: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrent: usize,
+        /// `legacy` (initialize handshake), `auto` (2026-07-28 through server/discover).
+        #[arg(long, value_delimiter = ',', default_value = "legacy,auto")]
+        modes: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Verification and registration overhead of a new tool (no model time), beside bare Docker.
     Synth {
         #[arg(long, default_value_t = 10)]
@@ -161,6 +182,36 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                 super::print_json(&rows);
             } else {
                 bench::print_table(&rows);
+            }
+        }
+        What::Mcp { python, calls, tools, starts, concurrent, modes, json } => {
+            let exe = std::env::current_exe()?;
+            let o = bench::mcp::McpOptions { python, exe, calls, tools, starts, concurrent, modes };
+            let r = bench::mcp::mcp(&config, o).await?;
+            if json {
+                super::print_json(&r);
+            } else {
+                for m in &r.modes {
+                    println!(
+                        "protocol: {}",
+                        if m.mode == "legacy" {
+                            "initialize handshake (2025-11-25)"
+                        } else {
+                            "2026-07-28 (server/discover)"
+                        }
+                    );
+                    bench::print_table(&m.rows);
+                    println!(
+                        "{} concurrent execute_tool calls from one client: {:.0} calls/s ({:.0}% of the facade's 2 callers)\n",
+                        m.concurrent.threads,
+                        m.concurrent.calls_per_s,
+                        100.0 * m.concurrent.calls_per_s / r.facade_two_callers.calls_per_s
+                    );
+                }
+                println!(
+                    "baseline: 2 callers on the facade in-process (bench exec --threads 2): {:.0} calls/s",
+                    r.facade_two_callers.calls_per_s
+                );
             }
         }
         What::Synth { runs, json } => {

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod index;
 pub mod run;
 pub mod sandbox;
+pub mod serve;
 pub mod synthesize;
 pub mod tools;
 

@@ -1,5 +1,6 @@
 //! `toolsmith tools …`: administer the registry.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use toolsmith::registry::index::SearchMode;
@@ -61,6 +62,17 @@ pub enum Cmd {
     },
     /// Verify and register a tool written by hand (no LLM).
     Add(super::synthesize::AddArgs),
+    /// Let a tool read a directory on every run (whoever calls it), or no longer with --revoke.
+    Grant {
+        name: String,
+        /// The directory, seen by the tool at its absolute path.
+        #[arg(long = "read", value_name = "DIR")]
+        read: PathBuf,
+        #[arg(long)]
+        revoke: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
@@ -70,7 +82,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         | Cmd::Search { json, .. }
         | Cmd::Delete { json, .. }
         | Cmd::Cleanup { json }
-        | Cmd::Count { json } => *json,
+        | Cmd::Count { json }
+        | Cmd::Grant { json, .. } => *json,
         Cmd::Add(a) => a.json,
     };
     match run_cmd(args.cmd, config).await {
@@ -112,6 +125,9 @@ async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error>
                     "parameters: {}",
                     terminal_safe(&serde_json::to_string_pretty(&t.parameters).unwrap_or_default())
                 );
+                if !d.grants.is_empty() {
+                    println!("reads on every run: {}", terminal_safe(&d.grants.join(", ")));
+                }
                 println!("\n# {}\n{}", t.file_path, terminal_safe(&t.code));
             }
         }
@@ -159,6 +175,16 @@ async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error>
                 print_json(&serde_json::json!({"count": n}));
             } else {
                 println!("{n}");
+            }
+        }
+        Cmd::Grant { name, read, revoke, json } => {
+            let grants = ts.grant_read(&name, &read, revoke).await?;
+            if json {
+                print_json(&serde_json::json!({"name": name, "grants": grants}));
+            } else if grants.is_empty() {
+                println!("{name} reads no directory of its own");
+            } else {
+                println!("{name} reads on every run: {}", terminal_safe(&grants.join(", ")));
             }
         }
         Cmd::Add(_) => unreachable!("handled above"),

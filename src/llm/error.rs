@@ -78,6 +78,9 @@ pub enum LlmError {
     InvalidSpec { stage: Stage, url: String, invalid: InvalidSpec },
     /// `extract_arguments`: the request does not give these required arguments.
     MissingArguments { missing: Vec<String> },
+    /// A delegated model (see [`ModelDelegate`](super::ModelDelegate)) gave no answer: the
+    /// client refused, went away or cancelled.
+    Delegate { stage: Stage, via: String, reason: String },
 }
 
 impl LlmError {
@@ -87,7 +90,8 @@ impl LlmError {
             LlmError::Status { stage, .. }
             | LlmError::Unreachable { stage, .. }
             | LlmError::BadReply { stage, .. }
-            | LlmError::InvalidSpec { stage, .. } => Some(*stage),
+            | LlmError::InvalidSpec { stage, .. }
+            | LlmError::Delegate { stage, .. } => Some(*stage),
             LlmError::MissingArguments { .. } => Some(Stage::ExtractArguments),
             LlmError::NotConfigured | LlmError::Config(_) => None,
         }
@@ -152,6 +156,7 @@ impl fmt::Display for LlmError {
             LlmError::MissingArguments { missing } => {
                 write!(f, "extract_arguments: the request does not say {}", missing.join(", "))
             }
+            LlmError::Delegate { stage, via, reason } => write!(f, "{stage}: no answer from {via}: {reason}"),
         }
     }
 }

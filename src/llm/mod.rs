@@ -15,6 +15,7 @@
 //! ```
 
 mod config;
+mod delegate;
 mod embedder;
 mod error;
 mod prompts;
@@ -33,6 +34,7 @@ pub use config::{
     DEFAULT_BASE_URL, DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_DELAY, DEFAULT_MODEL,
     DEFAULT_RETRY_BASE_DELAY, DEFAULT_SPEC_CORRECTIONS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, LlmConfig,
 };
+pub use delegate::{Completion, DEFAULT_MAX_TOKENS, ModelDelegate, ModelRequest};
 pub use embedder::OpenAiEmbedder;
 pub use error::{InvalidSpec, LlmError, Stage};
 pub use spec::{JsonType, Param, SPEC_SCHEMA, Spec};
@@ -79,11 +81,20 @@ struct Refused {
     temperature: AtomicBool,
 }
 
+/// How requests reach the model.
+#[derive(Clone)]
+enum Backend {
+    /// An OpenAI-compatible endpoint.
+    Http(Transport),
+    /// A model someone else runs (an MCP client's sampling): see [`ModelDelegate`].
+    Delegate(Arc<dyn ModelDelegate>),
+}
+
 /// The seed's LLMClient, async. Cheap to clone; clones share the HTTP connection pool.
 #[derive(Clone)]
 pub struct LlmClient {
     config: Arc<LlmConfig>,
-    transport: Transport,
+    backend: Backend,
     allowed_modules: Arc<Vec<String>>,
     refused: Arc<Refused>,
 }
@@ -107,16 +118,49 @@ impl LlmClient {
         let transport = Transport::new(&config)?;
         Ok(LlmClient {
             config: Arc::new(config),
-            transport,
+            backend: Backend::Http(transport),
             allowed_modules: Arc::new(crate::runtime::allowed_modules()),
             refused: Arc::default(),
         })
     }
 
+    /// A client whose chat requests go through `delegate` (e.g. the MCP client's own model)
+    /// instead of HTTP; `config` still sets the prompts' behaviour (spec corrections). It
+    /// gives no embeddings: those stay with the configured embedder.
+    pub fn delegated(delegate: Arc<dyn ModelDelegate>, config: LlmConfig) -> LlmClient {
+        LlmClient {
+            config: Arc::new(config),
+            backend: Backend::Delegate(delegate),
+            allowed_modules: Arc::new(crate::runtime::allowed_modules()),
+            refused: Arc::default(),
+        }
+    }
+
+    /// Where chat requests go: the endpoint's URL, or the delegate's description.
+    fn endpoint(&self, path: &str) -> String {
+        match &self.backend {
+            Backend::Http(t) => t.url(path),
+            Backend::Delegate(d) => d.describe(),
+        }
+    }
+
+    fn http(&self, stage: Stage) -> Result<&Transport, LlmError> {
+        match &self.backend {
+            Backend::Http(t) => Ok(t),
+            Backend::Delegate(d) => Err(LlmError::Config(format!(
+                "{stage}: {} answers chat requests only; embeddings come from the local embedder (TOOLSMITH_EMBEDDER=local)",
+                d.describe()
+            ))),
+        }
+    }
+
     /// Whether the endpoint answers (GET `/models`, one attempt within `timeout`): for
     /// `toolsmith doctor`. `Ok` describes the answer, `Err` what is wrong and what to check.
     pub async fn probe(&self, timeout: std::time::Duration) -> Result<String, String> {
-        self.transport.probe(timeout).await
+        match &self.backend {
+            Backend::Http(t) => t.probe(timeout).await,
+            Backend::Delegate(d) => Ok(format!("requests go to {}", d.describe())),
+        }
     }
 
     /// The standard-library modules generated code may import (the runtime's allow-list).
@@ -158,7 +202,7 @@ impl LlmClient {
             if round >= self.config.spec_corrections {
                 return Err(LlmError::InvalidSpec {
                     stage,
-                    url: self.transport.url("chat/completions"),
+                    url: self.endpoint("chat/completions"),
                     invalid: InvalidSpec { problems },
                 });
             }
@@ -287,7 +331,7 @@ impl LlmClient {
         for chunk in texts.chunks(EMBEDDING_BATCH) {
             let input: Vec<&str> = chunk.iter().map(AsRef::as_ref).collect();
             let body = json!({"model": self.config.embedding_model, "input": input});
-            let reply = self.transport.post(stage, "embeddings", &body).await?;
+            let reply = self.http(stage)?.post(stage, "embeddings", &body).await?;
             out.extend(self.parse_embeddings(stage, reply, chunk.len())?);
         }
         Ok(out)
@@ -341,6 +385,27 @@ impl LlmClient {
     /// rejects (400/422 naming `response_format` or `temperature`) is dropped and the request
     /// made again, and not sent by this client from then on.
     async fn chat_raw(&self, stage: Stage, system: &str, user: &str, want_json: bool) -> Result<String, LlmError> {
+        let transport = match &self.backend {
+            Backend::Http(t) => t,
+            Backend::Delegate(d) => {
+                let request = ModelRequest {
+                    stage,
+                    system: system.to_string(),
+                    user: user.to_string(),
+                    want_json,
+                    max_tokens: DEFAULT_MAX_TOKENS,
+                };
+                let text = d.complete(request).await.map_err(|reason| LlmError::Delegate {
+                    stage,
+                    via: d.describe(),
+                    reason,
+                })?;
+                if text.trim().is_empty() {
+                    return Err(self.bad_reply(stage, "the reply has no text".into()));
+                }
+                return Ok(text);
+            }
+        };
         loop {
             let mut body = json!({
                 "model": self.config.model,
@@ -360,7 +425,7 @@ impl LlmClient {
                 body["response_format"] = json!({"type": "json_object"});
             }
             let refused_field = |e: &LlmError, field: &str| matches!(e, LlmError::Status { status: 400 | 422, body, .. } if body.to_lowercase().contains(field));
-            match self.transport.post(stage, "chat/completions", &body).await {
+            match transport.post(stage, "chat/completions", &body).await {
                 Ok(reply) => return self.chat_content(stage, &reply),
                 Err(e) if send_format && refused_field(&e, "response_format") => {
                     warn!(%stage, "the server refuses response_format; asking without it from now on");
@@ -399,7 +464,7 @@ impl LlmClient {
 
     fn bad_reply(&self, stage: Stage, reason: String) -> LlmError {
         let path = if stage == Stage::GenerateEmbedding { "embeddings" } else { "chat/completions" };
-        LlmError::BadReply { stage, url: self.transport.url(path), reason }
+        LlmError::BadReply { stage, url: self.endpoint(path), reason }
     }
 }
 

@@ -91,6 +91,13 @@ const MIGRATIONS: &[&str] = &[
             SELECT tool_name, LEAD(tool_name) OVER (PARTITION BY session_id ORDER BY id) AS next
             FROM executions WHERE session_id IS NOT NULL)
         WHERE next IS NOT NULL GROUP BY tool_name, next;",
+    // 3: directories a tool may read on every run, besides what a caller grants
+    // (`toolsmith tools grant`); absolute, canonical paths.
+    "CREATE TABLE grants (
+        tool_name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (tool_name, path)
+     );",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +135,16 @@ pub struct ToolRecord {
     pub file_path: String,
     pub test_path: String,
     pub timestamp: String,
+}
+
+/// What running a tool needs of its row.
+#[derive(Debug, Clone)]
+pub struct Runnable {
+    pub code_hash: String,
+    /// JSON Schema of the keyword arguments.
+    pub parameters: serde_json::Value,
+    /// Directories it may always read (`toolsmith tools grant`).
+    pub grants: Vec<String>,
 }
 
 /// What registration takes: the seed's `add_tool` arguments plus the artefacts verification made.
@@ -496,17 +513,54 @@ impl Store {
         std::fs::read(&p).map_err(|source| StoreError::Io { path: p, source })
     }
 
-    /// What running a tool needs, without its source and tests: `(code_hash, parameters)`.
-    pub fn runnable(&self, name: &str) -> Result<Option<(String, serde_json::Value)>, StoreError> {
+    /// What running a tool needs, without its source and tests, in one query.
+    pub fn runnable(&self, name: &str) -> Result<Option<Runnable>, StoreError> {
         let conn = self.conn()?;
-        let mut stmt =
-            conn.prepare_cached("SELECT code_hash, parameters FROM tools WHERE name = ?1").map_err(self.db_err())?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT code_hash, parameters,
+                        (SELECT json_group_array(path) FROM grants WHERE tool_name = tools.name)
+                 FROM tools WHERE name = ?1",
+            )
+            .map_err(self.db_err())?;
         stmt.query_row([name], |r| {
             let params: String = r.get(1)?;
-            Ok((r.get(0)?, serde_json::from_str(&params).unwrap_or(serde_json::Value::Null)))
+            let grants: String = r.get(2)?;
+            Ok(Runnable {
+                code_hash: r.get(0)?,
+                parameters: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+                grants: serde_json::from_str(&grants).unwrap_or_default(),
+            })
         })
         .optional()
         .map_err(self.db_err())
+    }
+
+    /// The directories a tool may always read, sorted.
+    pub fn grants(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT path FROM grants WHERE tool_name = ?1 ORDER BY path").map_err(self.db_err())?;
+        let rows = stmt.query_map([name], |r| r.get(0)).map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Let a tool always read `path` (`revoke`: no longer); `false` when there is no such tool.
+    pub fn set_grant(&self, name: &str, path: &str, revoke: bool) -> Result<bool, StoreError> {
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let exists = tx.query_row("SELECT 1 FROM tools WHERE name = ?1", [name], |_| Ok(())).optional().map_err(db)?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        if revoke {
+            tx.execute("DELETE FROM grants WHERE tool_name = ?1 AND path = ?2", params![name, path]).map_err(db)?;
+        } else {
+            tx.execute("INSERT OR IGNORE INTO grants VALUES (?1, ?2)", params![name, path]).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(true)
     }
 
     /// Delete a tool: the row first (the commit is the point of no return), then its files,
@@ -519,6 +573,8 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
+        // A later tool of the same name starts with no grants.
+        tx.execute("DELETE FROM grants WHERE tool_name = ?1", [name]).map_err(db)?;
         bump_generation(&tx).map_err(db)?;
         tx.commit().map_err(db)?;
         let dir = self.tool_dir(name);
