@@ -90,7 +90,8 @@ fn relationships_are_backfilled_when_an_old_store_is_migrated() {
     // Make it an old store: version 1, without the aggregates, then open it again.
     let db = rusqlite::Connection::open(home.path().join("toolsmith.db")).unwrap();
     db.execute_batch(
-        "DROP TABLE grants; DROP TABLE transitions; DROP TABLE tool_occurrences; DROP TABLE messages; DROP TABLE sessions;
+        "DROP TABLE composite_tools; DROP TABLE composite_steps; DROP TABLE traces; DROP TABLE tool_examples;
+         DROP TABLE grants; DROP TABLE transitions; DROP TABLE tool_occurrences; DROP TABLE messages; DROP TABLE sessions;
          DROP INDEX executions_by_session; PRAGMA user_version = 1;",
     )
     .unwrap();

@@ -98,6 +98,46 @@ const MIGRATIONS: &[&str] = &[
         path TEXT NOT NULL,
         PRIMARY KEY (tool_name, path)
      );",
+    // 4: the agent's composite tools (a promoted workflow pattern: named steps over registered
+    // tools, each with its argument mapping) with one row per step so that deleting a tool finds
+    // the composites using it; every request's trace; and the example requests of each tool
+    // (written with it or learned from use) that search indexes beside its description.
+    "CREATE TABLE composite_tools (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        pattern_id TEXT,
+        steps TEXT NOT NULL,
+        embedding BLOB,
+        created_at TEXT NOT NULL
+     );
+     CREATE TABLE composite_steps (
+        composite TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        tool_name TEXT NOT NULL,
+        PRIMARY KEY (composite, position)
+     );
+     CREATE INDEX composite_steps_by_tool ON composite_steps(tool_name);
+     CREATE TABLE traces (
+        id TEXT PRIMARY KEY,
+        session_id TEXT,
+        prompt TEXT NOT NULL,
+        strategy TEXT,
+        tool_name TEXT,
+        success INTEGER NOT NULL,
+        elapsed_ms REAL NOT NULL,
+        created_at TEXT NOT NULL,
+        body TEXT NOT NULL
+     );
+     CREATE INDEX traces_by_time ON traces(created_at, id);
+     CREATE TABLE tool_examples (
+        id INTEGER PRIMARY KEY,
+        tool_name TEXT NOT NULL,
+        text TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (tool_name, text)
+     );
+     CREATE INDEX tool_examples_by_tool ON tool_examples(tool_name, id);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -575,6 +615,18 @@ impl Store {
         }
         // A later tool of the same name starts with no grants.
         tx.execute("DELETE FROM grants WHERE tool_name = ?1", [name]).map_err(db)?;
+        tx.execute("DELETE FROM tool_examples WHERE tool_name = ?1", [name]).map_err(db)?;
+        // A composite cannot run without each of its tools: it goes with any of them.
+        tx.execute(
+            "DELETE FROM composite_tools WHERE name IN (SELECT composite FROM composite_steps WHERE tool_name = ?1)",
+            [name],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM composite_steps WHERE composite NOT IN (SELECT name FROM composite_tools)",
+            [],
+        )
+        .map_err(db)?;
         bump_generation(&tx).map_err(db)?;
         tx.commit().map_err(db)?;
         let dir = self.tool_dir(name);
