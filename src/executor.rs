@@ -99,6 +99,13 @@ struct Logged {
     user_prompt: String,
 }
 
+/// What the logger thread receives.
+enum ToLog {
+    Run(Box<Logged>),
+    /// Answer once everything sent before is written.
+    Sync(std::sync::mpsc::Sender<()>),
+}
+
 /// How long the logger lets runs accumulate before it writes them.
 const LOG_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -106,23 +113,34 @@ const LOG_COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// runs that finish while a commit is in progress are written together in the next one. Dropping
 /// it writes what is pending before it returns, so a one-shot command loses nothing.
 struct Logger {
-    tx: Mutex<Option<std::sync::mpsc::Sender<Logged>>>,
+    tx: Mutex<Option<std::sync::mpsc::Sender<ToLog>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Logger {
     fn start(store: Arc<Store>) -> Logger {
-        let (tx, rx) = std::sync::mpsc::channel::<Logged>();
+        let (tx, rx) = std::sync::mpsc::channel::<ToLog>();
         let thread = std::thread::Builder::new()
             .name("toolsmith-log".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
+                    if let ToLog::Sync(done) = first {
+                        let _ = done.send(());
+                        continue;
+                    }
                     // Measured: writing each run as it comes competed with the next call for the
                     // two cores (+0.2 ms a call); waiting a moment lets a burst share one commit.
                     std::thread::sleep(LOG_COALESCE);
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
-                    let rows: Vec<Execution<'_>> = batch
+                    let (mut runs, mut waiting) = (Vec::new(), Vec::new());
+                    for m in batch {
+                        match m {
+                            ToLog::Run(l) => runs.push(*l),
+                            ToLog::Sync(done) => waiting.push(done),
+                        }
+                    }
+                    let rows: Vec<Execution<'_>> = runs
                         .iter()
                         .map(|l| Execution {
                             tool_name: &l.tool_name,
@@ -138,6 +156,9 @@ impl Logger {
                     if let Err(e) = store.log_executions(&rows) {
                         tracing::warn!(runs = rows.len(), "executions not logged: {e}");
                     }
+                    for done in waiting {
+                        let _ = done.send(());
+                    }
                 }
             })
             .ok();
@@ -149,7 +170,17 @@ impl Logger {
 
     fn send(&self, l: Logged) {
         if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            let _ = tx.send(l);
+            let _ = tx.send(ToLog::Run(Box::new(l)));
+        }
+    }
+
+    /// Wait until every run sent so far is written (at most the coalescing delay).
+    fn sync(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && tx.send(ToLog::Sync(done)).is_ok()
+        {
+            let _ = wait.recv();
         }
     }
 
@@ -176,6 +207,12 @@ impl ToolExecutor {
 
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// Block until every run so far is in the execution log: what reads the log (pattern
+    /// mining) then sees this process's own runs.
+    pub fn sync_log(&self) {
+        self.log.sync();
     }
 
     /// The seed's `execute_tool`: look the tool up, validate the arguments against its parameter

@@ -439,8 +439,18 @@ impl Toolsmith {
         on_store(&self.inner.store, move |st| SessionMemoryManager::new(st).get_recent_messages(&id, limit)).await
     }
 
+    /// Wait until this process's runs so far are in the execution log (a no-op before any run).
+    pub async fn sync_log(&self) -> Result<()> {
+        if let Some(ex) = self.inner.executor.get() {
+            let ex = ex.clone();
+            blocking(move || ex.sync_log()).await?;
+        }
+        Ok(())
+    }
+
     /// The seed's `get_workflow_patterns`: tool sequences run at least `min_frequency` times.
     pub async fn get_workflow_patterns(&self, min_frequency: u64, limit: usize) -> Result<Vec<WorkflowPattern>> {
+        self.sync_log().await?;
         on_store(&self.inner.store, move |st| WorkflowTracker::new(st).get_workflow_patterns(min_frequency, limit))
             .await
     }
@@ -451,6 +461,7 @@ impl Toolsmith {
         tool_name: Option<&str>,
         min_confidence: f64,
     ) -> Result<Vec<ToolRelationship>> {
+        self.sync_log().await?;
         let tool = tool_name.map(str::to_string);
         on_store(&self.inner.store, move |st| {
             WorkflowTracker::new(st).get_tool_relationships(tool.as_deref(), min_confidence)

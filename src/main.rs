@@ -35,6 +35,18 @@ enum Command {
     Serve(cli::serve::Args),
     /// Print the MCP client configuration entry that launches this binary's `serve`.
     McpConfig(cli::serve::ConfigArgs),
+    /// Answer a request: plan, find or write the tools, run them, answer.
+    Ask(cli::agent::AskArgs),
+    /// Show how a request would be answered, running nothing.
+    Plan(cli::agent::PlanArgs),
+    /// Tool sequences users run often; promote one to a composite tool.
+    Patterns(cli::agent::PatternsArgs),
+    /// Which tool follows which, and how reliably.
+    Relationships(cli::agent::RelationshipsArgs),
+    /// Conversations and their messages.
+    Sessions(cli::agent::SessionsArgs),
+    /// What the agent did for each request: plan, steps, model calls.
+    Traces(cli::agent::TracesArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +95,12 @@ fn main() -> ExitCode {
                 Command::Synthesize(a) => cli::synthesize::run(a, config).await,
                 Command::Serve(a) => cli::serve::run(a, config).await,
                 Command::McpConfig(a) => cli::serve::config(a, config).await,
+                Command::Ask(a) => cli::agent::ask(a, config).await,
+                Command::Plan(a) => cli::agent::plan(a, config).await,
+                Command::Patterns(a) => cli::agent::patterns(a, config).await,
+                Command::Relationships(a) => cli::agent::relationships(a, config).await,
+                Command::Sessions(a) => cli::agent::sessions(a, config).await,
+                Command::Traces(a) => cli::agent::traces(a, config).await,
             }
         };
         // On Ctrl-C or SIGTERM the command's future is dropped: its guards undo what is half

@@ -10,6 +10,9 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Value, json};
 
+use crate::agent::{
+    CompositeTool, Plan, RequestResult, SessionSummary, ToolRelationship, Trace, TraceSummary, WorkflowPattern,
+};
 use crate::error::{ErrorKind, ErrorReport};
 use crate::executor::RunOutcome;
 use crate::facade::ToolDetail;
@@ -44,7 +47,30 @@ pub fn published() -> Vec<(String, Value)> {
         ),
         of::<SynthesisEvent>(
             "synthesis-event.schema.json",
-            "One progress event of a synthesis or a create_tool, as the CLI and MCP progress notifications see it.",
+            "One progress event of a synthesis, a create_tool or an agent request, as the CLI and MCP progress notifications see it.",
+        ),
+        of::<RequestResult>(
+            "request-result.schema.json",
+            "What `toolsmith ask --json` prints and MCP process_request returns: the seed's fields, the strategy, the steps and the trace id.",
+        ),
+        of::<Plan>(
+            "plan.schema.json",
+            "How a request would be answered (`toolsmith plan --json`, MCP plan_execution).",
+        ),
+        of::<Trace>("trace.schema.json", "Everything recorded of one request (`toolsmith traces show ID --json`)."),
+        of::<Vec<TraceSummary>>("trace-list.schema.json", "The latest traces (`toolsmith traces list --json`)."),
+        of::<Vec<SessionSummary>>("session-list.schema.json", "Sessions (`toolsmith sessions list --json`)."),
+        of::<Vec<WorkflowPattern>>(
+            "workflow-patterns.schema.json",
+            "Mined tool sequences (`toolsmith patterns --json`).",
+        ),
+        of::<Vec<ToolRelationship>>(
+            "tool-relationships.schema.json",
+            "Which tool follows which (`toolsmith relationships --json`).",
+        ),
+        of::<CompositeTool>(
+            "composite-tool.schema.json",
+            "A workflow promoted to a stored pipeline (`toolsmith patterns promote ID --json`).",
         ),
         of::<ErrorReport>("error-report.schema.json", "A failure on the wire: its kind, message and detail."),
         error_kinds(),

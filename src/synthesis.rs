@@ -81,8 +81,8 @@ impl Step {
     }
 }
 
-/// What happened during a synthesis or a `create_tool`, as it happens: the CLI's progress bar
-/// and the MCP server's progress notifications both consume these.
+/// What happened during a synthesis, a `create_tool` or an agent request, as it happens: the
+/// CLI's progress display and the MCP server's progress notifications both consume these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SynthesisEvent {
@@ -111,6 +111,63 @@ pub enum SynthesisEvent {
     Registered {
         tool_name: String,
     },
+    /// The agent chose how to answer a request.
+    Planned {
+        strategy: String,
+        reasoning: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_name: Option<String>,
+    },
+    /// A step of a request starts (1-based); its tool when already known.
+    StepStarted {
+        step: u32,
+        task: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool_name: Option<String>,
+    },
+    /// A step's tool ran (after any retries).
+    ToolRan {
+        step: u32,
+        tool_name: String,
+        success: bool,
+        elapsed_ms: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_type: Option<ErrorKind>,
+    },
+    /// The request is answered.
+    Answered {
+        success: bool,
+    },
+}
+
+impl SynthesisEvent {
+    /// One line for a person (progress messages, a terminal).
+    pub fn describe(&self) -> String {
+        match self {
+            SynthesisEvent::StageStarted { stage } => format!("{}: started", stage.as_str()),
+            SynthesisEvent::StagePassed { stage, detail: Some(d) } => format!("{}: passed ({d})", stage.as_str()),
+            SynthesisEvent::StagePassed { stage, detail: None } => format!("{}: passed", stage.as_str()),
+            SynthesisEvent::StageFailed { stage, kind, error, .. } => {
+                format!("{}: failed ({kind}): {}", stage.as_str(), error.lines().next().unwrap_or(""))
+            }
+            SynthesisEvent::RepairRound { round, stage, .. } => {
+                format!("repair round {round} after {} failed", stage.as_str())
+            }
+            SynthesisEvent::Registered { tool_name } => format!("registered {tool_name}"),
+            SynthesisEvent::Planned { strategy, reasoning, tool_name } => match tool_name {
+                Some(t) => format!("plan: {strategy} with {t} ({reasoning})"),
+                None => format!("plan: {strategy} ({reasoning})"),
+            },
+            SynthesisEvent::StepStarted { step, task, .. } => format!("step {step}: {task}"),
+            SynthesisEvent::ToolRan { step, tool_name, success: true, elapsed_ms, .. } => {
+                format!("step {step}: {tool_name} ran ({elapsed_ms:.1} ms)")
+            }
+            SynthesisEvent::ToolRan { step, tool_name, error_type, .. } => {
+                format!("step {step}: {tool_name} failed ({})", error_type.map_or("error", |k| k.as_str()))
+            }
+            SynthesisEvent::Answered { success } => (if *success { "answered" } else { "failed" }).to_string(),
+        }
+    }
 }
 
 /// Where events go. `&|_| {}` ignores them.

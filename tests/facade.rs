@@ -345,7 +345,7 @@ fn every_error_kind_reaches_the_json_output() {
     let missing: toolsmith::Error = toolsmith::llm::LlmError::MissingArguments { missing: vec!["n".into()] }.into();
     assert_eq!(missing.kind(), ErrorKind::MissingArguments);
     assert_eq!(toolsmith::Error::Cancelled("by the client".into()).report().error_type, ErrorKind::Cancelled);
-    // `not_implemented` (the agent's MCP tools until issue D) is produced in tests/mcp/client.py.
+    // `not_implemented` is kept for faces that offer a tool before the build has it.
     let ni = toolsmith::Error::NotImplemented("the agent".into()).report().error_type;
     assert_eq!(ni, ErrorKind::NotImplemented);
     let covered: Vec<&str> =

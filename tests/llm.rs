@@ -43,7 +43,11 @@ async fn spec_is_parsed_from_chatter_and_the_request_is_well_formed() {
     assert_eq!(r.header("authorization"), Some("Bearer sk-test"));
     let body = r.json();
     assert_eq!(body["model"], "scripted-model");
-    assert_eq!(body["response_format"], json!({"type": "json_object"}));
+    // The spec's schema goes as a strict structured output named after the stage.
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["name"], "generate_spec");
+    assert_eq!(body["response_format"]["json_schema"]["strict"], json!(true));
+    assert!(body["response_format"]["json_schema"]["schema"]["properties"]["parameters"].is_object());
     assert_eq!(body["temperature"], json!(0.2));
     assert!(r.user().contains("Calculate the factorial of a number"), "{}", r.user());
     assert!(r.system().contains("JSON Schema type names"), "{}", r.system());
@@ -235,6 +239,7 @@ async fn a_refused_response_format_is_dropped() {
     let server = LlmServer::start();
     server.on_chat([
         Reply::error(400, "Unrecognized request argument supplied: response_format"),
+        Reply::error(400, "Unrecognized request argument supplied: response_format"),
         Reply::chat(fixture("llm/spec_reply_chatter.md")),
         Reply::chat(r#"{"n": 3}"#),
     ]);
@@ -243,10 +248,9 @@ async fn a_refused_response_format_is_dropped() {
     llm.extract_arguments("factorial of 3", "calculate_factorial(n: int) -> int").await.unwrap();
 
     let reqs = server.chat_requests();
-    assert_eq!(reqs.len(), 3);
-    assert!(reqs[0].json().get("response_format").is_some());
-    assert!(reqs[1].json().get("response_format").is_none());
-    assert!(reqs[2].json().get("response_format").is_none(), "remembered for later requests");
+    let formats: Vec<Value> = reqs.iter().map(|r| r.json()["response_format"]["type"].clone()).collect();
+    // json_schema refused, then json_object refused, then none, remembered for later requests.
+    assert_eq!(formats, [json!("json_schema"), json!("json_object"), Value::Null, Value::Null]);
 }
 
 #[test]

@@ -22,6 +22,15 @@ pub struct Message {
     pub created_at: String,
 }
 
+/// A line of `sessions list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: String,
+    pub last_active_at: String,
+    pub messages: u64,
+}
+
 /// Sessions and their messages, in the store's database.
 pub struct SessionMemoryManager<'a> {
     store: &'a Store,
@@ -49,6 +58,27 @@ impl<'a> SessionMemoryManager<'a> {
             })?
             .map_err(db)?;
         Ok(id)
+    }
+
+    /// The most recently active sessions first, at most `limit`.
+    pub fn list(&self, limit: usize) -> Result<Vec<SessionSummary>, StoreError> {
+        self.store
+            .with_connection(|c| -> rusqlite::Result<Vec<SessionSummary>> {
+                let mut stmt = c.prepare_cached(
+                    "SELECT s.id, s.created_at, s.last_active_at, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id)
+                     FROM sessions s ORDER BY s.last_active_at DESC, s.rowid DESC LIMIT ?1",
+                )?;
+                let rows = stmt.query_map([limit as i64], |r| {
+                    Ok(SessionSummary {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        last_active_at: r.get(2)?,
+                        messages: r.get::<_, i64>(3)? as u64,
+                    })
+                })?;
+                rows.collect()
+            })?
+            .map_err(db)
     }
 
     /// Whether a session of this id exists.

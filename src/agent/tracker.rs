@@ -131,6 +131,36 @@ impl<'a> WorkflowTracker<'a> {
         Ok(patterns)
     }
 
+    /// How often `tools` ran as consecutive executions in a session (overlaps counted), read
+    /// from the sessions that ran its first tool only.
+    pub fn sequence_frequency(&self, tools: &[String]) -> Result<u64, StoreError> {
+        if tools.is_empty() {
+            return Ok(0);
+        }
+        self.store
+            .with_connection(|conn| -> rusqlite::Result<u64> {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT session_id, tool_name FROM executions
+                     WHERE session_id IN (SELECT DISTINCT session_id FROM executions WHERE tool_name = ?1 AND session_id IS NOT NULL)
+                     ORDER BY session_id, id",
+                )?;
+                let mut rows = stmt.query([&tools[0]])?;
+                let (mut n, mut session, mut run) = (0u64, None::<String>, Vec::<String>::new());
+                let count = |run: &[String]| run.windows(tools.len()).filter(|w| *w == tools).count() as u64;
+                while let Some(r) = rows.next()? {
+                    let s: String = r.get(0)?;
+                    if session.as_deref() != Some(&s) {
+                        n += count(&run);
+                        run.clear();
+                        session = Some(s);
+                    }
+                    run.push(r.get(1)?);
+                }
+                Ok(n + count(&run))
+            })?
+            .map_err(|source| StoreError::Db { path: "executions".into(), source })
+    }
+
     /// The seed's `get_tool_relationships`: pairs whose confidence reaches `min_confidence`,
     /// involving `tool_name` (as either side) when given; most confident first.
     pub fn get_tool_relationships(

@@ -1,6 +1,7 @@
 //! Benchmarks behind `toolsmith bench`: every figure beside a baseline measured in the same run.
 //! Tool calls and registrations go through the facade, the path every face takes.
 
+pub mod agent;
 pub mod mcp;
 pub mod search;
 

@@ -49,6 +49,17 @@ pub enum What {
         #[arg(long)]
         json: bool,
     },
+    /// The orchestrator's own cost per request for an existing tool (model answering at once,
+    /// model and tool time taken out), beside running the tool directly.
+    Agent {
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+        /// Registered tools (one real, the rest filler).
+        #[arg(long, default_value_t = 100)]
+        tools: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Workflow mining and tool relationships over a large synthetic execution log.
     Workflow {
         #[arg(long, default_value_t = 100_000)]
@@ -173,6 +184,18 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                     r.calls,
                     r.calls_per_s,
                     mb(r.rss_after_calls_bytes)
+                );
+            }
+        }
+        What::Agent { requests, tools, json } => {
+            let r = bench::agent::agent(&config, requests, tools).await?;
+            if json {
+                super::print_json(&r);
+            } else {
+                bench::print_table(&r.rows);
+                println!(
+                    "model calls per request: {:.2} with respond=false, {:.2} with an answer in words",
+                    r.model_calls_without_response, r.model_calls_with_response
                 );
             }
         }

@@ -2,6 +2,7 @@
 //! facade (or of `bench`, `doctor`, `eval`) and prints the answer (human text, or one JSON value
 //! with `--json`: the `Serialize` form of the typed result).
 
+pub mod agent;
 pub mod bench;
 pub mod doctor;
 pub mod eval;

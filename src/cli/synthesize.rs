@@ -72,7 +72,7 @@ fn progress(json: bool, stages: usize) -> impl Fn(&SynthesisEvent) + Send + Sync
             SynthesisEvent::RepairRound { round, error, .. } => {
                 format!("repair round {round}: {}", terminal_safe(error.lines().next().unwrap_or("")))
             }
-            SynthesisEvent::Registered { .. } => return,
+            _ => return,
         };
         match (&bar, event) {
             (Some(b), SynthesisEvent::StageStarted { .. }) => b.set_message(line),

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod calls;
 mod config;
 mod delegate;
 mod embedder;
@@ -21,15 +22,19 @@ mod error;
 mod prompts;
 pub mod reply;
 mod spec;
+pub mod structured;
 mod transport;
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tracing::{info, warn};
 
+pub use calls::{CallLog, ModelCall};
 pub use config::{
     DEFAULT_BASE_URL, DEFAULT_EMBEDDING_MODEL, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_RETRY_DELAY, DEFAULT_MODEL,
     DEFAULT_RETRY_BASE_DELAY, DEFAULT_SPEC_CORRECTIONS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT, LlmConfig,
@@ -75,10 +80,33 @@ impl From<&Spec> for Signature {
 }
 
 /// Optional request fields a server refused once; they are not sent again by this client.
+/// A refused `json_schema` is remembered per stage (a server may reject one schema it cannot
+/// compile and accept the others); a refused `json_object` for every request.
 #[derive(Default)]
 struct Refused {
     response_format: AtomicBool,
+    json_schema: Mutex<HashSet<&'static str>>,
     temperature: AtomicBool,
+}
+
+/// What a reply must be.
+#[derive(Clone, Copy)]
+enum Format<'a> {
+    Text,
+    /// One JSON object (`response_format: json_object`).
+    Json,
+    /// One JSON object valid against the schema (`response_format: json_schema`, named after the
+    /// stage), falling back to `json_object`, then to nothing, when the server refuses it.
+    Schema {
+        schema: &'a Value,
+        strict: bool,
+    },
+}
+
+impl Format<'_> {
+    fn wants_json(self) -> bool {
+        !matches!(self, Format::Text)
+    }
 }
 
 /// How requests reach the model.
@@ -97,6 +125,8 @@ pub struct LlmClient {
     backend: Backend,
     allowed_modules: Arc<Vec<String>>,
     refused: Arc<Refused>,
+    /// Where this handle records its calls (see [`LlmClient::with_calls`]).
+    calls: Option<Arc<CallLog>>,
 }
 
 impl std::fmt::Debug for LlmClient {
@@ -121,6 +151,7 @@ impl LlmClient {
             backend: Backend::Http(transport),
             allowed_modules: Arc::new(crate::runtime::allowed_modules()),
             refused: Arc::default(),
+            calls: None,
         })
     }
 
@@ -133,6 +164,7 @@ impl LlmClient {
             backend: Backend::Delegate(delegate),
             allowed_modules: Arc::new(crate::runtime::allowed_modules()),
             refused: Arc::default(),
+            calls: None,
         }
     }
 
@@ -174,6 +206,12 @@ impl LlmClient {
         &self.config
     }
 
+    /// A handle on the same client (connections, refusals) that records each of its calls in
+    /// `log`: the agent makes one per request for the request's trace.
+    pub fn with_calls(&self, log: Arc<CallLog>) -> LlmClient {
+        LlmClient { calls: Some(log), ..self.clone() }
+    }
+
     pub fn allowed_modules(&self) -> &[String] {
         &self.allowed_modules
     }
@@ -183,11 +221,16 @@ impl LlmClient {
     pub async fn generate_spec(&self, prompt: &str) -> Result<Spec, LlmError> {
         let stage = Stage::GenerateSpec;
         let (system, user) = prompts::spec(prompt);
-        let mut reply = self.chat_raw(stage, &system, &user, true).await?;
+        let wire = structured::spec_wire();
+        let format = Format::Schema { schema: &wire, strict: true };
+        let mut reply = self.chat_raw(stage, &system, &user, format).await?;
         let mut round = 0;
         loop {
             let problems = match reply::extract_json_object(&reply) {
-                Ok(v) => match Spec::from_value(v) {
+                Ok(mut v) => match Spec::from_value({
+                    structured::spec_from_wire(&mut v);
+                    v
+                }) {
                     Ok(spec) => match self.shadowed_module(&spec) {
                         None => {
                             info!(function = %spec.function_name, "spec generated");
@@ -209,7 +252,7 @@ impl LlmClient {
             round += 1;
             warn!(%stage, problems = %problems.join("; "), "the model's spec is invalid; asking for a correction");
             let (system, user) = prompts::spec_correction(prompt, &reply, &problems);
-            reply = self.chat_raw(stage, &system, &user, true).await?;
+            reply = self.chat_raw(stage, &system, &user, format).await?;
         }
     }
 
@@ -225,7 +268,7 @@ impl LlmClient {
     pub async fn generate_tests(&self, spec: &Spec) -> Result<String, LlmError> {
         let stage = Stage::GenerateTests;
         let (system, user) = prompts::tests(spec, &self.allowed_modules);
-        let reply = self.chat_raw(stage, &system, &user, false).await?;
+        let reply = self.chat_raw(stage, &system, &user, Format::Text).await?;
         let tests = reply::extract_python(&reply, "def test_").map_err(|reason| self.bad_reply(stage, reason))?;
         Ok(with_import(tests, &spec.function_name))
     }
@@ -251,7 +294,7 @@ impl LlmClient {
     }
 
     async fn code(&self, stage: Stage, system: &str, user: &str, spec: &Spec) -> Result<String, LlmError> {
-        let reply = self.chat_raw(stage, system, user, false).await?;
+        let reply = self.chat_raw(stage, system, user, Format::Text).await?;
         let marker = format!("def {}", spec.function_name);
         reply::extract_python(&reply, &marker).map_err(|reason| self.bad_reply(stage, reason))
     }
@@ -264,21 +307,72 @@ impl LlmClient {
         prompt: &str,
         signature: impl Into<Signature>,
     ) -> Result<Map<String, Value>, LlmError> {
+        self.extract_arguments_with(prompt, signature, None).await
+    }
+
+    /// [`extract_arguments`](Self::extract_arguments) after a failed attempt: `feedback` (the
+    /// arguments tried and what was wrong with them) is shown to the model.
+    ///
+    /// With a schema, the request carries it as a structured output: `{"arguments": {…},
+    /// "missing": [names]}`, optional arguments nullable (strict mode has no optional keys).
+    pub async fn extract_arguments_with(
+        &self,
+        prompt: &str,
+        signature: impl Into<Signature>,
+        feedback: Option<&str>,
+    ) -> Result<Map<String, Value>, LlmError> {
         let stage = Stage::ExtractArguments;
         let signature = signature.into();
-        let shown = match &signature {
-            Signature::Python(s) => s.clone(),
-            Signature::Schema(v) => {
-                format!("JSON Schema of the arguments:\n{}", serde_json::to_string_pretty(v).unwrap_or_default())
-            }
+        let (shown, wire) = match &signature {
+            Signature::Python(s) => (s.clone(), None),
+            Signature::Schema(v) => (
+                format!("JSON Schema of the arguments:\n{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+                Some(structured::extraction(v)),
+            ),
         };
-        let (system, user) = prompts::arguments(prompt, &shown);
-        let reply = self.chat_raw(stage, &system, &user, true).await?;
+        let (system, user) = prompts::arguments(prompt, &shown, feedback);
+        let format = match &wire {
+            Some((schema, strict)) => Format::Schema { schema, strict: *strict },
+            None => Format::Json,
+        };
+        let reply = self.chat_raw(stage, &system, &user, format).await?;
         let Value::Object(mut args) = reply::extract_json_object(&reply).map_err(|r| self.bad_reply(stage, r))? else {
             unreachable!("extract_json_object returns objects")
         };
-        if let Some(missing) = args.get("_missing").and_then(Value::as_array) {
-            let missing: Vec<String> = missing.iter().filter_map(|m| m.as_str().map(str::to_string)).collect();
+        let props = match &signature {
+            Signature::Schema(s) => s.get("properties").and_then(Value::as_object),
+            Signature::Python(_) => None,
+        };
+        let is_param = |k: &str| props.is_some_and(|p| p.contains_key(k));
+        let mut missing: Vec<String> = Vec::new();
+        for key in ["_missing", "missing"] {
+            if is_param(key) {
+                continue;
+            }
+            if let Some(list) = args.remove(key).as_ref().and_then(Value::as_array) {
+                missing.extend(list.iter().filter_map(|m| m.as_str().map(str::to_string)));
+            }
+        }
+        // The structured form; a model answering without the format may send the bare object.
+        if !is_param("arguments")
+            && args.len() == 1
+            && let Some(Value::Object(inner)) = args.get("arguments")
+        {
+            args = inner.clone();
+        }
+        if let Signature::Schema(schema) = &signature {
+            structured::drop_null_optionals(&mut args, schema);
+            // A required value left null was not in the request.
+            let required = schema.get("required").and_then(Value::as_array);
+            for name in required.into_iter().flatten().filter_map(Value::as_str) {
+                if args.get(name).is_none_or(Value::is_null) && !missing.iter().any(|m| m == name) {
+                    missing.push(name.to_string());
+                }
+            }
+            // Only what the signature has and the reply did not give counts as missing.
+            missing.retain(|m| is_param(m) && args.get(m).is_none_or(Value::is_null));
+        }
+        if !missing.is_empty() {
             return Err(LlmError::MissingArguments { missing });
         }
         if let Signature::Schema(schema) = &signature {
@@ -364,27 +458,49 @@ impl LlmClient {
     pub async fn synthesize_response(&self, prompt: &str, result: &Value) -> Result<String, LlmError> {
         let stage = Stage::SynthesizeResponse;
         let (system, user) = prompts::response(prompt, result);
-        let reply = self.chat_raw(stage, &system, &user, false).await?;
+        let reply = self.chat_raw(stage, &system, &user, Format::Text).await?;
         reply::extract_text(&reply).map_err(|r| self.bad_reply(stage, r))
     }
 
     /// One chat completion for another module's prompt (the planner's, say): the reply text,
     /// reasoning removed.
     pub async fn chat(&self, stage: Stage, system: &str, user: &str) -> Result<String, LlmError> {
-        let reply = self.chat_raw(stage, system, user, false).await?;
+        let reply = self.chat_raw(stage, system, user, Format::Text).await?;
         reply::extract_text(&reply).map_err(|r| self.bad_reply(stage, r))
     }
 
     /// [`chat`](Self::chat) asking for a JSON object, parsed leniently.
     pub async fn chat_json(&self, stage: Stage, system: &str, user: &str) -> Result<Value, LlmError> {
-        let reply = self.chat_raw(stage, system, user, true).await?;
+        let reply = self.chat_raw(stage, system, user, Format::Json).await?;
         reply::extract_json_object(&reply).map_err(|r| self.bad_reply(stage, r))
+    }
+
+    /// [`chat`](Self::chat) with a structured output: `schema` (in the strict subset, see
+    /// [`structured`]) goes as `response_format: json_schema` named after the stage, and the
+    /// reply is validated against it whatever the server did with the format.
+    pub async fn chat_structured(
+        &self,
+        stage: Stage,
+        system: &str,
+        user: &str,
+        schema: &Value,
+    ) -> Result<Value, LlmError> {
+        let reply = self.chat_raw(stage, system, user, Format::Schema { schema, strict: true }).await?;
+        let value = reply::extract_json_object(&reply).map_err(|r| self.bad_reply(stage, r))?;
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| LlmError::Config(format!("{stage}: the reply schema is invalid: {e}")))?;
+        let problems = spec::schema_problems(&validator, &value, "is not allowed");
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.bad_reply(stage, format!("the reply does not match the {stage} schema: {}", problems.join("; "))))
+        }
     }
 
     /// POST one chat completion and return the assistant's text. An optional field the server
     /// rejects (400/422 naming `response_format` or `temperature`) is dropped and the request
     /// made again, and not sent by this client from then on.
-    async fn chat_raw(&self, stage: Stage, system: &str, user: &str, want_json: bool) -> Result<String, LlmError> {
+    async fn chat_raw(&self, stage: Stage, system: &str, user: &str, format: Format<'_>) -> Result<String, LlmError> {
         let transport = match &self.backend {
             Backend::Http(t) => t,
             Backend::Delegate(d) => {
@@ -392,15 +508,16 @@ impl LlmClient {
                     stage,
                     system: system.to_string(),
                     user: user.to_string(),
-                    want_json,
+                    want_json: format.wants_json(),
                     max_tokens: DEFAULT_MAX_TOKENS,
                 };
-                let text = d.complete(request).await.map_err(|reason| LlmError::Delegate {
-                    stage,
-                    via: d.describe(),
-                    reason,
-                })?;
-                if text.trim().is_empty() {
+                let started = Instant::now();
+                let text =
+                    d.complete(request).await.map_err(|reason| LlmError::Delegate { stage, via: d.describe(), reason });
+                let ok = text.as_ref().is_ok_and(|t| !t.trim().is_empty());
+                self.record(stage, "text", started, (None, None), ok);
+                let text = text?;
+                if !ok {
                     return Err(self.bad_reply(stage, "the reply has no text".into()));
                 }
                 return Ok(text);
@@ -419,24 +536,62 @@ impl LlmClient {
                 // Rounded, so 0.2f32 goes out as 0.2 and not 0.20000000298023224.
                 body["temperature"] = json!((f64::from(t) * 1000.0).round() / 1000.0);
             }
-            let send_format =
-                want_json && self.config.json_mode && !self.refused.response_format.load(Ordering::Relaxed);
-            if send_format {
-                body["response_format"] = json!({"type": "json_object"});
-            }
-            let refused_field = |e: &LlmError, field: &str| matches!(e, LlmError::Status { status: 400 | 422, body, .. } if body.to_lowercase().contains(field));
-            match transport.post(stage, "chat/completions", &body).await {
+            let json_ok = self.config.json_mode && !self.refused.response_format.load(Ordering::Relaxed);
+            let schema_ok =
+                || !self.refused.json_schema.lock().unwrap_or_else(|e| e.into_inner()).contains(stage.as_str());
+            let sent = match format {
+                Format::Schema { schema, strict } if json_ok && schema_ok() => {
+                    body["response_format"] = json!({
+                        "type": "json_schema",
+                        "json_schema": {"name": stage.as_str(), "schema": schema, "strict": strict},
+                    });
+                    "json_schema"
+                }
+                Format::Schema { .. } | Format::Json if json_ok => {
+                    body["response_format"] = json!({"type": "json_object"});
+                    "json_object"
+                }
+                _ => "text",
+            };
+            let refused_field = |e: &LlmError, fields: &[&str]| {
+                matches!(e, LlmError::Status { status: 400 | 422, body, .. }
+                    if { let b = body.to_lowercase(); fields.iter().any(|f| b.contains(f)) })
+            };
+            let started = Instant::now();
+            let result = transport.post(stage, "chat/completions", &body).await;
+            let tokens = result.as_ref().map(ModelCall::tokens).unwrap_or_default();
+            self.record(stage, sent, started, tokens, result.is_ok());
+            match result {
                 Ok(reply) => return self.chat_content(stage, &reply),
-                Err(e) if send_format && refused_field(&e, "response_format") => {
+                Err(e) if sent == "json_schema" && refused_field(&e, &["response_format", "json_schema", "schema"]) => {
+                    warn!(%stage, "the server refuses this json_schema; asking for json_object instead");
+                    self.refused.json_schema.lock().unwrap_or_else(|e| e.into_inner()).insert(stage.as_str());
+                }
+                Err(e) if sent == "json_object" && refused_field(&e, &["response_format", "json_object"]) => {
                     warn!(%stage, "the server refuses response_format; asking without it from now on");
                     self.refused.response_format.store(true, Ordering::Relaxed);
                 }
-                Err(e) if send_temperature && self.config.temperature.is_some() && refused_field(&e, "temperature") => {
+                Err(e)
+                    if send_temperature && self.config.temperature.is_some() && refused_field(&e, &["temperature"]) =>
+                {
                     warn!(%stage, "the server refuses temperature; asking without it from now on");
                     self.refused.temperature.store(true, Ordering::Relaxed);
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    fn record(&self, stage: Stage, format: &str, started: Instant, tokens: (Option<u64>, Option<u64>), ok: bool) {
+        if let Some(log) = &self.calls {
+            log.push(ModelCall {
+                stage: stage.as_str().to_string(),
+                format: format.to_string(),
+                latency_ms: started.elapsed().as_secs_f64() * 1e3,
+                prompt_tokens: tokens.0,
+                completion_tokens: tokens.1,
+                ok,
+            });
         }
     }
 

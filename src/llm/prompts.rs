@@ -132,16 +132,24 @@ pub fn repair(spec: &Spec, tests: &str, code: &str, failure: &str, allowed: &[St
     (system, user)
 }
 
-pub fn arguments(request: &str, signature: &str) -> (String, String) {
+pub fn arguments(request: &str, signature: &str, feedback: Option<&str>) -> (String, String) {
     let system = "You turn a request into the arguments of one function call.\n\
-         Reply with one JSON object mapping parameter names to JSON values, and nothing else.\n\
+         Reply with one JSON object and nothing else: {\"arguments\": {parameter name: JSON value}, \
+         \"missing\": [names of required parameters the request gives no value for]}.\n\
          - Use the parameter names and JSON types of the signature exactly (integers as numbers, \
          lists as arrays, text as strings).\n\
-         - Leave out optional parameters the request does not mention.\n\
-         - Never invent a value for a required parameter: if the request does not give one, reply \
-         {\"_missing\": [\"name\", …]} instead."
+         - Optional parameters the request does not mention: leave them out (or null).\n\
+         - Never invent a value for a required parameter: if the request does not give one, set it \
+         to null and list its name in \"missing\".\n\
+         - Values may come from the conversation or from earlier steps' results quoted in the request."
         .to_string();
-    let user = format!("Function:\n{signature}\n\nRequest: {request}");
+    let mut user = format!("Function:\n{signature}\n\nRequest: {request}");
+    if let Some(f) = feedback {
+        user.push_str(&format!(
+            "\n\nA previous attempt failed; correct the arguments:\n{}",
+            head_and_tail(f.trim_end(), MAX_QUOTED / 4)
+        ));
+    }
     (system, user)
 }
 

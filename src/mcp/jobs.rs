@@ -171,7 +171,7 @@ async fn report(progress: Option<&Progress>, e: &SynthesisEvent, sent: &mut u32,
     }
     let Some(p) = progress else { return };
     *sent += 1;
-    let param = ProgressNotificationParam::new(p.token.clone(), f64::from(*sent)).with_message(describe(e));
+    let param = ProgressNotificationParam::new(p.token.clone(), f64::from(*sent)).with_message(e.describe());
     if let Err(err) = p.peer.notify_progress(param).await {
         tracing::debug!("cannot send progress: {err}");
     }
@@ -188,22 +188,6 @@ impl Drop for Job {
                 tracing::info!(call = %self.tool, of = %self.label, "cancelled during {stage}: nothing was registered");
             }
         }
-    }
-}
-
-/// One line per event, for progress messages.
-fn describe(e: &SynthesisEvent) -> String {
-    match e {
-        SynthesisEvent::StageStarted { stage } => format!("{}: started", stage.as_str()),
-        SynthesisEvent::StagePassed { stage, detail: Some(d) } => format!("{}: passed ({d})", stage.as_str()),
-        SynthesisEvent::StagePassed { stage, detail: None } => format!("{}: passed", stage.as_str()),
-        SynthesisEvent::StageFailed { stage, kind, error, .. } => {
-            format!("{}: failed ({kind}): {error}", stage.as_str())
-        }
-        SynthesisEvent::RepairRound { round, stage, .. } => {
-            format!("repair round {round} after {} failed", stage.as_str())
-        }
-        SynthesisEvent::Registered { tool_name } => format!("registered {tool_name}"),
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InputResponses, ListToolsResult, MetaObject,
-    PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InputResponses, ListToolsResult,
+    MetaObject, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
     ToolAnnotations,
 };
 use rmcp::service::{Peer, RequestContext, RoleServer, SubscriptionContext};
@@ -163,39 +163,84 @@ impl Server {
         self.drive(call, job).await
     }
 
-    /// `synthesize_capability` with Toolsmith's model, or the client's when Toolsmith has none
-    /// and the client offers sampling.
-    pub async fn synthesize(self, call: Call, prompt: String) -> Result<CallToolResponse, ErrorData> {
-        let (ts, opts) = (self.inner.ts.clone(), self.create_options());
+    /// A job that needs a model: Toolsmith's own, or the client's (sampling) when Toolsmith has
+    /// none and the client offers it. `body` gets the facade, the delegated client (`None`:
+    /// use Toolsmith's own) and the job's events.
+    async fn with_model<F, Fut>(
+        self,
+        call: Call,
+        tool: &'static str,
+        label: &str,
+        body: F,
+    ) -> Result<CallToolResponse, ErrorData>
+    where
+        F: FnOnce(Toolsmith, Option<LlmClient>, Arc<dyn Fn(&crate::synthesis::SynthesisEvent) + Send + Sync>) -> Fut
+            + Send
+            + 'static,
+        Fut: std::future::Future<Output = CallToolResult> + Send + 'static,
+    {
+        let ts = self.inner.ts.clone();
         let own = ts.has_llm();
         if !own && !client_samples(&call.ctx) {
-            return Ok(error_result(&Error::NotConfigured(
-                "synthesize_capability needs a model: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local \
+            return Ok(error_result(&Error::NotConfigured(format!(
+                "{tool} needs a model: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (a local \
                  OpenAI-compatible server) where Toolsmith is launched, or use a client that lends its own model \
                  (MCP sampling)"
-                    .into(),
-            ))
+            )))
             .into());
         }
-        let label: String = prompt.chars().take(80).collect();
-        let job = Job::start("synthesize_capability", &label, move |cx| async move {
-            let result = if own {
-                ts.synthesize_capability(&prompt, opts, &*cx.events).await
-            } else {
-                let llm = LlmClient::delegated(cx.model, LlmConfig::default());
-                ts.synthesize_capability_with(&llm, &prompt, opts, &*cx.events).await
-            };
-            match result {
-                Ok(r) if r.success => success(&r),
-                Ok(r) => {
-                    let mut failed = success(&r);
-                    failed.is_error = Some(true);
-                    failed
-                }
-                Err(e) => error_result(&e),
-            }
+        let label: String = label.chars().take(80).collect();
+        let job = Job::start(tool, &label, move |cx| async move {
+            let llm = (!own).then(|| LlmClient::delegated(cx.model, LlmConfig::default()));
+            body(ts, llm, cx.events).await
         });
         self.drive(call, job).await
+    }
+
+    /// `synthesize_capability`, as a job reporting each stage.
+    pub async fn synthesize(self, call: Call, prompt: String) -> Result<CallToolResponse, ErrorData> {
+        let opts = self.create_options();
+        let label = prompt.clone();
+        self.with_model(call, "synthesize_capability", &label, move |ts, llm, events| async move {
+            let result = match &llm {
+                None => ts.synthesize_capability(&prompt, opts, &*events).await,
+                Some(llm) => ts.synthesize_capability_with(llm, &prompt, opts, &*events).await,
+            };
+            outcome(result, |r| r.success)
+        })
+        .await
+    }
+
+    /// `process_request`, as a job reporting each step; the server's grants apply.
+    pub async fn process(self, call: Call, p: tools::ProcessRequestParams) -> Result<CallToolResponse, ErrorData> {
+        let opts = crate::agent::RequestOptions {
+            respond: p.respond.unwrap_or(true),
+            grants: self.inner.opts.grants.clone(),
+            create: self.create_options(),
+            ..crate::agent::RequestOptions::default()
+        };
+        let label = p.user_prompt.clone();
+        let server = self.clone();
+        self.with_model(call, "process_request", &label, move |ts, llm, events| async move {
+            let opts = crate::agent::RequestOptions { llm, ..opts };
+            let r = ts.process_request(&p.user_prompt, p.session_id.as_deref(), opts, &*events).await;
+            // A request may have written a tool: the list may have changed.
+            server.tools_changed().await;
+            outcome(r, |r| r.success)
+        })
+        .await
+    }
+
+    /// `plan_execution`: the plan, running nothing.
+    pub async fn plan(self, call: Call, p: tools::PlanParams) -> Result<CallToolResponse, ErrorData> {
+        let label = p.user_prompt.clone();
+        self.with_model(call, "plan_execution", &label, move |ts, llm, _| async move {
+            match ts.plan_execution(&p.user_prompt, p.session_id.as_deref(), llm).await {
+                Ok(plan) => success(&plan),
+                Err(e) => error_result(&e),
+            }
+        })
+        .await
     }
 
     /// Drive `job` for this request: progress to its token, model requests to the client
@@ -420,6 +465,20 @@ impl ServerHandler for Server {
                 _ = self.inner.closed.cancelled() => return Ok(()),
             }
         }
+    }
+}
+
+/// A result that reports its own success: the whole result either way, `isError` when it failed.
+fn outcome<T: serde::Serialize>(r: Result<T>, succeeded: impl Fn(&T) -> bool) -> CallToolResult {
+    match r {
+        Ok(v) => {
+            let mut out = success(&v);
+            if !succeeded(&v) {
+                out.is_error = Some(true);
+            }
+            out
+        }
+        Err(e) => error_result(&e),
     }
 }
 

@@ -20,7 +20,7 @@ use serde_json::Value;
 use toolsmith_host::Limits;
 
 use super::server::{Call, Server};
-use crate::agent::{Message, ToolRelationship, WorkflowPattern};
+use crate::agent::{Message, Plan, RequestResult, ToolRelationship, WorkflowPattern};
 use crate::error::{Error, Result};
 use crate::executor::RunOutput;
 use crate::registry::{ToolMatch, ToolRecord};
@@ -342,15 +342,13 @@ pub struct MessagesOutput {
     pub messages: Vec<Message>,
 }
 
-/// Outputs of the tools that are not built yet: only errors.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Nothing {}
-
-fn not_built(tool: &str) -> Error {
-    Error::NotImplemented(format!(
-        "{tool} needs the orchestrator (issue D), which this build of Toolsmith does not have yet: \
-         use search_tools then execute_tool, or create_tool / synthesize_capability for a new tool"
-    ))
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanParams {
+    pub user_prompt: String,
+    /// The conversation the request belongs to, for its context.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 /// The candidate of a `create_tool` call; examples become tests appended to the given ones. A
@@ -493,22 +491,25 @@ pub fn built_ins() -> Vec<BuiltIn> {
             ),
             |call: Call, p: PromptParams| async move { call.server.clone().synthesize(call, p.user_prompt).await },
         ),
-        simple(
-            define::<ProcessRequestParams, Nothing>(
+        long(
+            define::<ProcessRequestParams, RequestResult>(
                 "process_request",
-                "Answer a request end to end (find or write a tool, run it, reply). Not in this build yet: use \
-                 search_tools and execute_tool, or create_tool.",
+                "Answer a request end to end: plan it, find the registered tools that fit (or write and verify new \
+                 ones), extract their arguments, run them and answer. Pass session_id to continue a conversation; \
+                 respond=false returns the raw result without an answer in words (one model call fewer). Progress \
+                 is reported per step.",
                 additive(),
             ),
-            |_: Server, _: ProcessRequestParams| async move { Err::<Nothing, _>(not_built("process_request")) },
+            |call: Call, p: ProcessRequestParams| async move { call.server.clone().process(call, p).await },
         ),
-        simple(
-            define::<PromptParams, Nothing>(
+        long(
+            define::<PlanParams, Plan>(
                 "plan_execution",
-                "Plan how to answer a request (which tools, in which order). Not in this build yet.",
+                "How a request would be answered (strategy, tool, sub-tasks, composite tool or pattern, and the \
+                 candidates considered), running nothing.",
                 read_only(),
             ),
-            |_: Server, _: PromptParams| async move { Err::<Nothing, _>(not_built("plan_execution")) },
+            |call: Call, p: PlanParams| async move { call.server.clone().plan(call, p).await },
         ),
         simple(
             define::<PatternsParams, PatternsOutput>(

@@ -377,11 +377,13 @@ fn text_hash(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+/// A vector as stored in SQLite: little-endian f32s.
+pub fn vector_to_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+/// [`vector_to_blob`] undone.
+pub fn blob_to_vector(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 

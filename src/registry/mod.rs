@@ -230,6 +230,12 @@ impl CapabilityRegistry {
         .await?
     }
 
+    /// The vector of `text` as search embeds queries (cached): for ranking things that are not
+    /// in the index, such as composite tools.
+    pub async fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.inner.embedder.embed(vec![text.to_string()]).await?.remove(0))
+    }
+
     /// Ranked matches for `query` (no threshold), re-ranked by usage when `rerank`.
     pub async fn search(&self, query: &str, limit: usize, mode: SearchMode, rerank: bool) -> Result<Vec<ToolMatch>> {
         self.refresh().await?;

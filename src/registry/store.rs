@@ -129,6 +129,7 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL
      );
      CREATE INDEX traces_by_time ON traces(created_at, id);
+     CREATE INDEX traces_by_session ON traces(session_id, created_at);
      CREATE TABLE tool_examples (
         id INTEGER PRIMARY KEY,
         tool_name TEXT NOT NULL,
@@ -622,11 +623,8 @@ impl Store {
             [name],
         )
         .map_err(db)?;
-        tx.execute(
-            "DELETE FROM composite_steps WHERE composite NOT IN (SELECT name FROM composite_tools)",
-            [],
-        )
-        .map_err(db)?;
+        tx.execute("DELETE FROM composite_steps WHERE composite NOT IN (SELECT name FROM composite_tools)", [])
+            .map_err(db)?;
         bump_generation(&tx).map_err(db)?;
         tx.commit().map_err(db)?;
         let dir = self.tool_dir(name);

@@ -284,8 +284,9 @@ async def lifecycle() -> None:
             check("patterns" in ok(await c.call_tool("get_workflow_patterns", {})), "patterns")
             rel = ok(await c.call_tool("get_tool_relationships", {"tool_name": "burn", "min_confidence": 0.0}))
             check(isinstance(rel["relationships"], list), f"relationships {rel}")
-            failed(await c.call_tool("process_request", {"user_prompt": "reverse a b"}), "not_implemented")
-            failed(await c.call_tool("plan_execution", {"user_prompt": "reverse a b"}), "not_implemented")
+            for agent_tool in ["process_request", "plan_execution"]:
+                s = failed(await c.call_tool(agent_tool, {"user_prompt": "reverse a b"}), "not_configured")
+                check("OPENAI_BASE_URL" in s["error"] and "sampling" in s["error"], f"says what to set: {s}")
             failed(await c.call_tool("synthesize_capability", {"user_prompt": "reverse words"}), "not_configured")
             tg.cancel_scope.cancel()
 
@@ -440,7 +441,19 @@ async def sampling() -> None:
         """A scripted model: it answers each of Toolsmith's prompts by what the prompt asks for."""
         system = params.system_prompt or ""
         prompt = params.messages[0].content.text
-        if "JSON specification" in system:
+        if "You plan how an agent" in system:
+            asked.append("plan")
+            text = json.dumps({"strategy": "single", "reasoning": "fibonacci does it", "tool": "fibonacci",
+                               "sub_tasks": [], "composite_tool": None, "pattern_id": None})
+        elif "arguments of one function call" in system:
+            asked.append("arguments")
+            check("fibonacci of 12" in prompt, f"the request reaches the extraction: {prompt!r}")
+            text = json.dumps({"arguments": {"n": 12}, "missing": []})
+        elif "from the result of the tool" in system:
+            asked.append("response")
+            check("144" in prompt, f"the result reaches the answer: {prompt!r}")
+            text = "The 12th Fibonacci number is 144."
+        elif "JSON specification" in system:
             asked.append("spec")
             check("Fibonacci" in prompt, f"the request reaches the model: {prompt!r}")
             text = json.dumps(FIB_SPEC)
@@ -474,7 +487,16 @@ async def sampling() -> None:
             check(want in progress, f"progress {want!r} missing from {progress}")
         out = ok(await c.call_tool("fibonacci", {"n": 30}))
         check(out["result"] == 832040, f"fibonacci(30): {out}")
-        failed(await c.call_tool("process_request", {"user_prompt": "fibonacci of 12"}), "not_implemented")
+        asked.clear()
+        progress.clear()
+        r = ok(await c.call_tool("process_request", {"user_prompt": "fibonacci of 12"}, progress_callback=on_progress))
+        check(r["success"] and r["tool_name"] == "fibonacci" and r["tool_result"] == 144, f"process_request {r}")
+        check(r["response"] == "The 12th Fibonacci number is 144." and not r["synthesized"], f"answer {r}")
+        check(asked in (["arguments", "response"], ["plan", "arguments", "response"]), f"model asked {asked}")
+        check(any("fibonacci ran" in m for m in progress), f"a step is reported: {progress}")
+        raw = ok(await c.call_tool("process_request", {"user_prompt": "fibonacci of 12", "respond": False,
+                                                        "session_id": r["session_id"]}))
+        check(raw["tool_result"] == 144 and raw["response"] == "144", f"respond=false gives the raw result: {raw}")
 
 
 FIRST_LINE = '''def first_line(path: str) -> str:

@@ -209,6 +209,7 @@ struct State {
 pub struct LlmServer {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    arrived: Arc<std::sync::Condvar>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -222,6 +223,9 @@ impl LlmServer {
         let state = Arc::new(Mutex::new(State::default()));
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
+        // Signalled whenever a request is recorded (see `wait_for_chat`).
+        let arrived = Arc::new(std::sync::Condvar::new());
+        let signal = arrived.clone();
         let thread = std::thread::Builder::new()
             .name(format!("llm-server-{}", addr.port()))
             .spawn(move || {
@@ -233,7 +237,7 @@ impl LlmServer {
                             _ = &mut rx => break,
                             accepted = listener.accept() => {
                                 if let Ok((stream, _)) = accepted {
-                                    tokio::spawn(serve(stream, served.clone()));
+                                    tokio::spawn(serve(stream, served.clone(), signal.clone()));
                                 }
                             }
                         }
@@ -243,7 +247,7 @@ impl LlmServer {
                 drop(rt);
             })
             .expect("spawn the server thread");
-        LlmServer { addr, state, shutdown: Some(tx), thread: Some(thread) }
+        LlmServer { addr, state, arrived, shutdown: Some(tx), thread: Some(thread) }
     }
 
     /// `http://127.0.0.1:PORT/v1`: what `OPENAI_BASE_URL` or `LlmConfig::base_url` is set to.
@@ -279,6 +283,15 @@ impl LlmServer {
         self.requests().into_iter().filter(|r| r.route == Some(Route::Embeddings)).collect()
     }
 
+    /// Block until `n` chat requests have arrived (or `timeout` passed): a test that must act
+    /// while the client waits on a reply (kill it, say) waits for that request, not for a time.
+    pub fn wait_for_chat(&self, n: usize, timeout: Duration) -> bool {
+        let guard = self.state.lock().unwrap();
+        let count = |s: &State| s.requests.iter().filter(|r| r.route == Some(Route::Chat)).count();
+        let (guard, _) = self.arrived.wait_timeout_while(guard, timeout, |s| count(s) < n).unwrap();
+        count(&guard) >= n
+    }
+
     /// Scripted replies not used yet for `route`.
     pub fn unused(&self, route: Route) -> usize {
         self.state.lock().unwrap().queues.get(&route).map_or(0, VecDeque::len)
@@ -297,13 +310,14 @@ impl Drop for LlmServer {
 }
 
 /// Answer requests on one connection until the client closes it.
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) {
+async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<std::sync::Condvar>) {
     let mut buf = Vec::new();
     loop {
         let Some(request) = read_request(&mut stream, &mut buf).await else { return };
         let reply = {
             let mut s = state.lock().unwrap();
             s.requests.push(request.clone());
+            arrived.notify_all();
             let n = s.requests.len();
             match request.route {
                 Some(route) => s.queues.get_mut(&route).and_then(VecDeque::pop_front).unwrap_or_else(|| {
