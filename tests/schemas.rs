@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::{LlmServer, Reply, fixture};
 
 fn schemas_dir() -> PathBuf {
@@ -163,6 +163,39 @@ fn cli_outputs_match_their_schemas() {
     let synth = json_out(c);
     assert_eq!((synth["success"].as_bool(), synth["stage"].as_str()), (Some(false), Some("spec")), "{synth:#}");
     check("synthesis-result.schema.json", &synth);
+
+    // The agent: a request answered by the registered tool, then what it recorded.
+    server.on_chat([
+        Reply::chat(
+            json!({"strategy": "single", "reasoning": "it fits", "tool": "profit_margins", "sub_tasks": [],
+                   "composite_tool": null, "pattern_id": null})
+            .to_string(),
+        ),
+        Reply::chat(json!({"arguments": {"path": "data/sales.csv"}, "missing": []}).to_string()),
+    ]);
+    let mut c = toolsmith(home.path());
+    c.current_dir(work.path()).env("OPENAI_BASE_URL", server.base_url()).env("OPENAI_API_KEY", "sk-test").args([
+        "ask",
+        "what margin does each product make in data/sales.csv",
+        "--allow-read",
+        "data",
+        "--no-response",
+        "--json",
+    ]);
+    let answer = json_out(c);
+    assert_eq!(answer["success"], true, "{answer:#}");
+    check("request-result.schema.json", &answer);
+    for (args, schema) in [
+        (vec!["traces", "list", "--json"], "trace-list.schema.json"),
+        (vec!["traces", "show", answer["trace_id"].as_str().unwrap(), "--json"], "trace.schema.json"),
+        (vec!["sessions", "list", "--json"], "session-list.schema.json"),
+        (vec!["patterns", "--min-frequency", "1", "--json"], "workflow-patterns.schema.json"),
+        (vec!["relationships", "--min-confidence", "0", "--json"], "tool-relationships.schema.json"),
+    ] {
+        let mut c = toolsmith(home.path());
+        c.args(&args);
+        check(schema, &json_out(c));
+    }
 }
 
 #[test]

@@ -100,7 +100,7 @@ pub struct RequestResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
     /// Each step, for multi-step strategies.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepResult>,
     pub trace_id: String,
     /// Set when the request failed: the error message.
