@@ -77,6 +77,9 @@ pub(super) fn vector_options(dim: usize) -> usearch::IndexOptions {
 
 /// The example vectors: several per key (the tool's), so that removing a tool's key removes all
 /// of its examples, and a search hit names the tool directly.
+/// Built with half the default insertion effort: a tool has tens of examples, so an index has
+/// many more of them than descriptions, and a missed neighbour costs little when the tool's
+/// other examples are found.
 pub(super) fn example_vector_options(dim: usize) -> usearch::IndexOptions {
-    usearch::IndexOptions { multi: true, ..vector_options(dim) }
+    usearch::IndexOptions { multi: true, expansion_add: 64, ..vector_options(dim) }
 }

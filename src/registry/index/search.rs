@@ -86,7 +86,7 @@ impl Default for FusionParams {
             candidates: 50,
             name_boost: 1.5,
             params_boost: 0.5,
-            example_weight: 1.0,
+            example_weight: 0.75,
             examples_boost: 0.5,
             ignore_examples_above: None,
         }
@@ -158,15 +158,25 @@ impl SearchIndex {
                     .examples
                     .search(q, (n * EXAMPLE_HITS_PER_CANDIDATE).min(self.examples.size()))
                     .map_err(|e| anyhow::anyhow!("example vector search: {e}"))?;
-                for key in &found.keys {
+                // A tool with an example among the nearest has its best example among them too
+                // (it is nearer still): its best match is read off the hits. Only the others are
+                // compared with each of their examples (and every tool, when some examples are
+                // to be ignored).
+                let mut from_hits: HashMap<u64, f32> = HashMap::new();
+                for (key, dist) in found.keys.iter().zip(&found.distances) {
                     let c = cands.entry(*key).or_default();
                     if mode == SearchMode::Hybrid {
                         c.0.get_or_insert(0.0);
                     }
+                    let best = from_hits.entry(*key).or_insert(f32::MIN);
+                    *best = best.max(1.0 - dist);
                 }
                 let mut buf = Vec::new();
                 for (key, c) in cands.iter_mut() {
-                    c.2 = self.best_example(*key, q, fusion.ignore_examples_above, &mut buf)?;
+                    c.2 = match (from_hits.get(key), fusion.ignore_examples_above) {
+                        (Some(&best), None) => Some(best),
+                        _ => self.best_example(*key, q, fusion.ignore_examples_above, &mut buf)?,
+                    };
                 }
             }
             let mut buf = vec![0f32; self.dim];
