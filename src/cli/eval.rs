@@ -170,7 +170,7 @@ async fn retrieval(a: RetrievalArgs, config: Config) -> anyhow::Result<ExitCode>
             "hybrid score thresholds ({} examples per tool): share of queries whose expected tool / best other tool scores at or above t",
             r.examples_per_tool
         );
-        for p in r.threshold_curve.iter().filter(|p| (p.threshold * 100.0).round() as u32 % 5 == 0) {
+        for p in r.threshold_curve.iter().filter(|p| ((p.threshold * 100.0).round() as u32).is_multiple_of(5)) {
             println!(
                 "  t={:.2}  expected {:>5.3}  best other {:>5.3}",
                 p.threshold, p.expected_at_or_above, p.best_other_at_or_above

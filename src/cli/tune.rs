@@ -46,8 +46,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         t.answered, t.synthesized, r.previous
     );
     println!("threshold  correct reuse  wrong reuse (right tool absent)");
-    for p in
-        t.curve.iter().filter(|p| (p.threshold * 100.0).round() as u32 % 5 == 0 || Some(p.threshold) == t.threshold)
+    for p in t
+        .curve
+        .iter()
+        .filter(|p| ((p.threshold * 100.0).round() as u32).is_multiple_of(5) || Some(p.threshold) == t.threshold)
     {
         let mark = if Some(p.threshold) == t.threshold { "  <- chosen" } else { "" };
         println!("  {:.2}     {:>6.3}         {:>6.3}{mark}", p.threshold, p.correct_reuse, p.wrong_reuse);

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::embed::Embedder;
 use super::examples;
-use super::index::{FusionParams, Hit, IndexDoc, SearchIndex, SearchMode};
+use super::index::{ExampleVectors, FusionParams, Hit, IndexDoc, SearchIndex, SearchMode};
 
 /// How many hits a timed evaluation search asks for (the expected tool's rank beyond it is found
 /// by a second, untimed search over all tools).
@@ -343,7 +343,7 @@ pub fn learn_history(
     history: &[LabelledQuery],
     per_tool: usize,
     embedder: &dyn Embedder,
-) -> anyhow::Result<(Vec<IndexDoc>, Vec<Vec<Vec<f32>>>)> {
+) -> anyhow::Result<(Vec<IndexDoc>, Vec<ExampleVectors>)> {
     let cap = per_tool.min(examples::MAX_EXAMPLES_PER_TOOL);
     let mut docs = tools.to_vec();
     let mut vectors: Vec<Vec<Vec<f32>>> = vec![Vec::new(); docs.len()];

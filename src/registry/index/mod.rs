@@ -114,6 +114,9 @@ impl IndexDoc {
     }
 }
 
+/// One tool's example vectors, one per example, in its examples' order.
+pub type ExampleVectors = Vec<Vec<f32>>;
+
 /// Which signals rank the hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -13,6 +13,9 @@ use super::super::text::name_as_text;
 use super::schema::analyze;
 use super::{Hit, SearchIndex, SearchMode};
 
+/// A candidate's signals: BM25, cosine with the description, best cosine with an example.
+type Signals = (Option<f32>, Option<f32>, Option<f32>);
+
 /// Example hits asked of the example index per candidate wanted: a tool's examples are close to
 /// each other, so one query finds several of the same tool.
 const EXAMPLE_HITS_PER_CANDIDATE: usize = 4;
@@ -133,8 +136,7 @@ impl SearchIndex {
         let mut query_words = analyze(&mut analyzer, query_text);
         query_words.extend(name_words.iter().cloned());
 
-        // key → (bm25, cosine, best example cosine)
-        let mut cands: HashMap<u64, (Option<f32>, Option<f32>, Option<f32>)> = HashMap::new();
+        let mut cands: HashMap<u64, Signals> = HashMap::new();
         if mode != SearchMode::Vector {
             for (key, score) in self.bm25(&query_words, n, fusion)? {
                 cands.entry(key).or_default().0 = Some(score);
