@@ -45,10 +45,14 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         "history: {} requests answered by a tool, {} that needed a new one (threshold in use: {:.2})",
         t.answered, t.synthesized, r.previous
     );
-    println!("threshold  correct reuse  wrong reuse (right tool absent)");
+    let any = t.answered + t.synthesized > 0;
+    if any {
+        println!("threshold  correct reuse  wrong reuse (right tool absent)");
+    }
     for p in t
         .curve
         .iter()
+        .filter(|_| any)
         .filter(|p| ((p.threshold * 100.0).round() as u32).is_multiple_of(5) || Some(p.threshold) == t.threshold)
     {
         let mark = if Some(p.threshold) == t.threshold { "  <- chosen" } else { "" };
