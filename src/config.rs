@@ -76,6 +76,67 @@ pub struct Config {
     /// Bytes of each linear memory kept resident between instances, when overridden
     /// (`TOOLSMITH_KEEP_RESIDENT_MB`; see `toolsmith bench exec`).
     pub keep_resident_bytes: Option<usize>,
+    /// The `"search"` section of `config.json`.
+    pub search: SearchConfig,
+}
+
+/// The `"search"` section of `config.json`: `{"threshold": 0.47}`, written by
+/// `toolsmith tune threshold`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    /// The similarity at which a found tool is reused; absent: the built-in default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+}
+
+impl SearchConfig {
+    /// The section from `file` (which need not exist); an error names the file and the key.
+    pub fn read(file: &Path) -> std::result::Result<SearchConfig, String> {
+        let root = match read_json(file)? {
+            Some(root) => root,
+            None => return Ok(SearchConfig::default()),
+        };
+        let Some(section) = root.get("search") else { return Ok(SearchConfig::default()) };
+        let c: SearchConfig =
+            serde_json::from_value(section.clone()).map_err(|e| format!("{}: \"search\": {e}", file.display()))?;
+        if let Some(t) = c.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+            return Err(format!("{}: \"search\".threshold {t} is not in [0, 1]", file.display()));
+        }
+        Ok(c)
+    }
+
+    /// Write `threshold` into `file`'s `"search"` section, keeping everything else in the file;
+    /// written to a temporary file and renamed, so a reader never sees half a file.
+    pub fn write_threshold(file: &Path, threshold: f32) -> std::result::Result<(), String> {
+        let mut root = read_json(file)?.unwrap_or_else(|| serde_json::json!({}));
+        let Some(obj) = root.as_object_mut() else {
+            return Err(format!("{}: not a JSON object", file.display()));
+        };
+        let section = obj.entry("search").or_insert_with(|| serde_json::json!({}));
+        let Some(section) = section.as_object_mut() else {
+            return Err(format!("{}: \"search\" is not an object", file.display()));
+        };
+        // Two decimals: the tuning grid's step.
+        section.insert("threshold".into(), serde_json::json!((threshold as f64 * 100.0).round() / 100.0));
+        let text = serde_json::to_string_pretty(&root).expect("JSON serializes") + "\n";
+        let tmp = file.with_extension("json.tmp");
+        let io = |e: std::io::Error| format!("writing {}: {e}", file.display());
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, file).map_err(io)
+    }
+}
+
+/// `file` parsed as JSON; `None` when it does not exist.
+fn read_json(file: &Path) -> std::result::Result<Option<serde_json::Value>, String> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| format!("{}: {e}", file.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+    }
 }
 
 impl Config {
@@ -90,6 +151,7 @@ impl Config {
             embedder: EmbedderChoice::Local,
             llm: Ok(LlmConfig::default()),
             keep_resident_bytes: None,
+            search: SearchConfig::default(),
         }
     }
 
@@ -123,6 +185,7 @@ impl Config {
             ),
         };
         let llm = LlmConfig::resolve(&env, Some(&paths.config_file())).map_err(|e: LlmError| e.to_string());
+        let search = SearchConfig::read(&paths.config_file())?;
         let data_dirs = match var("TOOLSMITH_DATA_DIR") {
             Some(d) => vec![PathBuf::from(d)],
             None => {
@@ -138,6 +201,7 @@ impl Config {
             embedder,
             llm,
             keep_resident_bytes,
+            search,
         })
     }
 

@@ -352,6 +352,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Exists(name) => Error::AlreadyExists(name),
             StoreError::InvalidName(_) => Error::InvalidName(e.to_string()),
+            StoreError::InvalidExample(msg) => Error::InvalidArguments(msg),
             e => Error::Store(e),
         }
     }

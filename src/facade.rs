@@ -25,7 +25,8 @@ use crate::llm::{LlmClient, OpenAiEmbedder};
 use crate::registry::embed::{AsyncEmbedder, CachedAsync, CachedEmbedder, LocalMiniLm, OnBlockingThreads};
 use crate::registry::index::{DEFAULT_MIN_SCORE, SearchMode};
 use crate::registry::{
-    CapabilityRegistry, RERANK_RECENT, RebuildReport, Store, ToolMatch, ToolRecord, Usage, blocking, on_store,
+    CapabilityRegistry, Example, ExampleOutcome, ExampleRef, ExampleSource, RERANK_RECENT, RebuildReport, Store,
+    ToolMatch, ToolRecord, Usage, blocking, on_store,
 };
 use crate::runtime::{self, Usage as RuntimeUsage};
 use crate::sandbox::{SandboxError, SecureSandbox};
@@ -90,6 +91,20 @@ pub struct ToolDetail {
     pub grants: Vec<String>,
 }
 
+/// What `toolsmith tune threshold` found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdTuning {
+    #[serde(flatten)]
+    pub tuning: crate::registry::tune::Tuning,
+    /// Requests answered by a tool that tuning needs ([`crate::registry::tune::MIN_ANSWERED`]).
+    pub min_answered: usize,
+    /// The threshold in use before.
+    pub previous: f32,
+    /// The `config.json` the tuned value was written to; `None` when nothing was written (too
+    /// little history, no threshold meets the rate, or not asked to write).
+    pub written_to: Option<String>,
+}
+
 /// See the module documentation.
 #[derive(Clone)]
 pub struct Toolsmith {
@@ -135,6 +150,11 @@ impl Toolsmith {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Whether this process serves many requests (work that can wait is done off their path).
+    pub fn is_serving(&self) -> bool {
+        matches!(self.inner.usage, RuntimeUsage::Serving)
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -281,9 +301,91 @@ impl Toolsmith {
     }
 
     /// The seed's `search_tool`: the best tool at or above `threshold` (default
-    /// [`DEFAULT_MIN_SCORE`]), or none.
+    /// [`Toolsmith::reuse_threshold`]), or none.
     pub async fn search_tool(&self, query: &str, threshold: Option<f32>) -> Result<Option<ToolMatch>> {
-        self.registry().await?.search_tool(query, Some(threshold.unwrap_or(DEFAULT_MIN_SCORE)), true).await
+        self.registry().await?.search_tool(query, Some(threshold.unwrap_or(self.reuse_threshold())), true).await
+    }
+
+    /// The similarity at which a found tool is reused rather than a new one written: the value
+    /// `toolsmith tune threshold` wrote into `config.json`, else [`DEFAULT_MIN_SCORE`].
+    pub fn reuse_threshold(&self) -> f32 {
+        self.inner.config.search.threshold.unwrap_or(DEFAULT_MIN_SCORE)
+    }
+
+    /// `toolsmith tune threshold`: replay the registry's history (see
+    /// [`crate::registry::Store::past_requests`]), choose the reuse threshold that reuses the most
+    /// while a wrong tool clears it for at most `max_wrong_rate` of the requests whose right
+    /// tool is absent ([`crate::registry::tune`]), and, when `write`, store it in `config.json`
+    /// (read by the next process). Too little history leaves the threshold as it is.
+    pub async fn tune_threshold(&self, max_wrong_rate: f64, write: bool) -> Result<ThresholdTuning> {
+        if !(0.0..=1.0).contains(&max_wrong_rate) {
+            return Err(Error::InvalidArguments(format!("a wrong-reuse rate of {max_wrong_rate} is not in [0, 1]")));
+        }
+        let requests = on_store(&self.inner.store, Store::past_requests).await?;
+        let outcomes = self.registry().await?.score_past_requests(&requests).await?;
+        let tuning = crate::registry::tune::tune(&outcomes, max_wrong_rate);
+        let mut written_to = None;
+        if let (Some(t), true) = (tuning.threshold, write) {
+            let file = self.inner.config.paths.config_file();
+            let f = file.clone();
+            blocking(move || crate::config::SearchConfig::write_threshold(&f, t)).await?.map_err(Error::Internal)?;
+            written_to = Some(file.display().to_string());
+        }
+        Ok(ThresholdTuning {
+            tuning,
+            min_answered: crate::registry::tune::MIN_ANSWERED,
+            previous: self.reuse_threshold(),
+            written_to,
+        })
+    }
+
+    // --- example requests ------------------------------------------------------------------------
+
+    /// A tool's example requests, oldest first; `not_found` when there is no such tool.
+    pub async fn tool_examples(&self, name: &str) -> Result<Vec<Example>> {
+        self.registry().await?.examples(name).await?.ok_or_else(|| Error::NotFound(name.to_string()))
+    }
+
+    /// Learn from use: `request` was answered successfully by `tool`, so it becomes one of the
+    /// tool's example requests (store and index). `true` when stored; `false` when it adds
+    /// nothing (the tool has the same or a nearly identical request, it is not a usable example,
+    /// or the tool is gone). At the bound, an older, redundant learned example makes room.
+    pub async fn learn_example(&self, tool: &str, request: &str) -> Result<bool> {
+        if let Err(why) = crate::registry::examples::clean(request) {
+            tracing::debug!(tool, "not learned: {why}");
+            return Ok(false);
+        }
+        let outcome = self.registry().await?.add_example(tool, request, ExampleSource::Learned).await?;
+        Ok(matches!(outcome, ExampleOutcome::Added(_)))
+    }
+
+    /// Undo [`Toolsmith::learn_example`] (the request turned out not to be answered by `tool`):
+    /// `true` when the tool had that request (compared as [`crate::registry::examples::normalized`]).
+    pub async fn forget_example(&self, tool: &str, request: &str) -> Result<bool> {
+        Ok(self.registry().await?.remove_example(tool, ExampleRef::Text(request)).await?.is_some())
+    }
+
+    /// Add an example request by hand (`tools examples NAME --add TEXT`): `true` when stored,
+    /// `false` when the tool has it (or a nearly identical one) already. `not_found` without
+    /// the tool; `invalid_arguments` for an unusable text.
+    pub async fn add_example(&self, name: &str, text: &str) -> Result<bool> {
+        match self.registry().await?.add_example(name, text, ExampleSource::Written).await? {
+            ExampleOutcome::Added(_) => Ok(true),
+            ExampleOutcome::Duplicate | ExampleOutcome::Full => Ok(false),
+            ExampleOutcome::NoTool => Err(Error::NotFound(name.to_string())),
+        }
+    }
+
+    /// Remove the example numbered `id` (`tools examples NAME --remove ID`); the example removed.
+    /// `not_found` when the tool or the example does not exist.
+    pub async fn remove_example(&self, name: &str, id: i64) -> Result<Example> {
+        let reg = self.registry().await?;
+        if reg.examples(name).await?.is_none() {
+            return Err(Error::NotFound(name.to_string()));
+        }
+        reg.remove_example(name, ExampleRef::Id(id))
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("example {id} of {name} (see `toolsmith tools examples {name}`)")))
     }
 
     pub async fn get_tool_by_name(&self, name: &str) -> Result<Option<ToolRecord>> {
@@ -395,8 +497,22 @@ impl Toolsmith {
         opts: CreateOptions,
         events: Events<'_>,
     ) -> Result<ToolRecord> {
+        self.create_tool_with_examples(candidate, &[], opts, events).await
+    }
+
+    /// [`Toolsmith::create_tool`] with example requests of the tool (`tools add --examples FILE`),
+    /// stored with it in the same transaction. An unusable example is an `invalid_arguments`
+    /// error naming it, before anything runs.
+    pub async fn create_tool_with_examples(
+        &self,
+        candidate: &Candidate,
+        examples: &[String],
+        opts: CreateOptions,
+        events: Events<'_>,
+    ) -> Result<ToolRecord> {
+        let examples = crate::registry::examples::clean_all(examples).map_err(Error::InvalidArguments)?;
         let p = self.pipeline(opts, None, events).await?;
-        p.create_tool(candidate).await.map_err(Error::Verification)
+        p.create_tool(candidate, &examples).await.map_err(Error::Verification)
     }
 
     /// The seed's `synthesize_capability`: write, verify and register a tool from a sentence.

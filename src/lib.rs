@@ -23,5 +23,5 @@ pub mod text;
 
 pub use config::Config;
 pub use error::{Error, ErrorKind, ErrorReport, Result};
-pub use facade::{BUILT_IN_TOOL_NAMES, CreateOptions, SearchOptions, ToolDetail, Toolsmith};
+pub use facade::{BUILT_IN_TOOL_NAMES, CreateOptions, SearchOptions, ThresholdTuning, ToolDetail, Toolsmith};
 pub use runtime::Usage;

@@ -27,6 +27,8 @@ enum Command {
     Index(cli::index::Args),
     /// Evaluate tool retrieval on a labelled data set.
     Eval(cli::eval::Args),
+    /// Tune settings from the registry's own history.
+    Tune(cli::tune::Args),
     /// Build or inspect the Docker image that verifies new tools.
     Sandbox(cli::sandbox::Args),
     /// Write, verify and register a new tool from a sentence.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
                 Command::Tools(a) => cli::tools::run(a, config).await,
                 Command::Index(a) => cli::index::run(a, config).await,
                 Command::Eval(a) => cli::eval::run(a, config).await,
+                Command::Tune(a) => cli::tune::run(a, config).await,
                 Command::Sandbox(a) => cli::sandbox::run(a, config).await,
                 Command::Synthesize(a) => cli::synthesize::run(a, config).await,
                 Command::Serve(a) => cli::serve::run(a, config).await,

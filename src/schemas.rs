@@ -16,7 +16,7 @@ use crate::agent::{
 use crate::error::{ErrorKind, ErrorReport};
 use crate::executor::RunOutcome;
 use crate::facade::ToolDetail;
-use crate::registry::{ToolMatch, ToolRecord};
+use crate::registry::{Example, ToolMatch, ToolRecord};
 use crate::synthesis::{SynthesisEvent, SynthesisResult};
 
 const BASE: &str = "https://toolsmith.dev/schemas/";
@@ -41,6 +41,10 @@ pub fn published() -> Vec<(String, Value)> {
         of::<ToolRecord>("tool-record.schema.json", "Everything stored about a registered tool (also its meta.json)."),
         of::<ToolDetail>("tool-detail.schema.json", "A tool with its recent usage (`tools show --json`)."),
         of::<Vec<ToolMatch>>("tool-matches.schema.json", "Search results, best first (`tools search --json`)."),
+        of::<Vec<Example>>(
+            "tool-examples.schema.json",
+            "A tool's example requests, oldest first (`examples` of `tools examples NAME --json`).",
+        ),
         of::<SynthesisResult>(
             "synthesis-result.schema.json",
             "What `toolsmith synthesize --json` prints: the seed's fields, and the error's kind, message and stage on failure.",

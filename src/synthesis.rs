@@ -402,21 +402,24 @@ impl Pipeline<'_> {
         })
     }
 
-    /// Register a verified tool (one transaction, with its embedding).
-    pub async fn register(&self, c: &Candidate, v: &Verified) -> Result<ToolRecord, StageFailure> {
+    /// Register a verified tool with its example requests (one transaction, with its embeddings).
+    pub async fn register(&self, c: &Candidate, v: &Verified, examples: &[String]) -> Result<ToolRecord, StageFailure> {
         self.started(Step::Register);
         let rec = self
             .registry
-            .add_tool(NewTool {
-                name: c.name.clone(),
-                code: c.code.clone(),
-                tests: c.tests.clone(),
-                docstring: v.docstring.clone(),
-                parameters: v.parameters.clone(),
-                returns: v.returns.clone(),
-                bytecode: v.bytecode.clone(),
-                verification: self.verify.label().to_string(),
-            })
+            .add_tool_with_examples(
+                NewTool {
+                    name: c.name.clone(),
+                    code: c.code.clone(),
+                    tests: c.tests.clone(),
+                    docstring: v.docstring.clone(),
+                    parameters: v.parameters.clone(),
+                    returns: v.returns.clone(),
+                    bytecode: v.bytecode.clone(),
+                    verification: self.verify.label().to_string(),
+                },
+                examples,
+            )
             .await
             .map_err(|e| from_error(Step::Register, e))?;
         self.passed(Step::Register, None);
@@ -424,12 +427,15 @@ impl Pipeline<'_> {
         Ok(rec)
     }
 
-    /// The seed's `create_tool` (`toolsmith tools add`): verify code written outside and register it.
-    pub async fn create_tool(&self, c: &Candidate) -> Result<ToolRecord, StageFailure> {
+    /// The seed's `create_tool` (`toolsmith tools add`): verify code written outside and register
+    /// it with its example requests (checked before anything runs).
+    pub async fn create_tool(&self, c: &Candidate, examples: &[String]) -> Result<ToolRecord, StageFailure> {
         let r = async {
             self.check_name(&c.name, Step::StaticChecks).await?;
+            let examples = crate::registry::examples::clean_all(examples)
+                .map_err(|e| fail(Step::StaticChecks, ErrorKind::InvalidArguments, e))?;
             let v = self.verify(c).await?;
-            self.register(c, &v).await
+            self.register(c, &v, &examples).await
         }
         .await;
         if let Err(f) = &r {
@@ -517,7 +523,7 @@ impl Pipeline<'_> {
             }
         };
         r.tests_verified = true;
-        let rec = self.register(&candidate, &v).await?;
+        let rec = self.register(&candidate, &v, &synthesis_examples(prompt, &spec)).await?;
         r.success = true;
         r.metadata = Some(SynthesisMetadata {
             file_path: rec.file_path,
@@ -531,6 +537,18 @@ impl Pipeline<'_> {
         });
         Ok(())
     }
+}
+
+/// The example requests a synthesised tool is registered with: the request it was made for,
+/// then the spec's. The spec's were validated with it; the request is kept only if it is a
+/// usable example (a long request is still a fine thing to synthesise from).
+fn synthesis_examples(prompt: &str, spec: &Spec) -> Vec<String> {
+    let mut out: Vec<String> = crate::registry::examples::clean(prompt).into_iter().collect();
+    out.extend(spec.examples.iter().flatten().filter_map(|e| crate::registry::examples::clean(e).ok()));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|e| seen.insert(crate::registry::examples::normalized(e)));
+    out.truncate(crate::registry::examples::MAX_EXAMPLES_PER_TOOL);
+    out
 }
 
 /// A fresh scratch directory for one test run, named after this process so that what a killed

@@ -656,3 +656,33 @@ async fn a_sigkill_during_a_workflow_leaves_a_consistent_store() {
     let r = ask(&ts, "make_list up to 4", None, quiet()).await;
     assert_eq!(result(&r), json!([1, 2, 3, 4]));
 }
+
+#[tokio::test]
+async fn answered_requests_are_learned_as_examples_and_a_redo_with_another_tool_forgets_them() {
+    let home = tempfile::tempdir().unwrap();
+    let server = LlmServer::start();
+    let ts = agent(home.path(), &server).await;
+    register(&ts, &[factorial(), reverse()]).await;
+    let texts = |name: &'static str| {
+        let ts = ts.clone();
+        async move { ts.tool_examples(name).await.unwrap().into_iter().map(|e| e.text).collect::<Vec<_>>() }
+    };
+
+    // A failed run teaches nothing.
+    server.on_chat([args(json!({"n": -1}))]);
+    let r = ask(&ts, "calculate_factorial of minus one", None, RequestOptions { max_retries: 0, ..quiet() }).await;
+    assert!(!r.success);
+    assert!(texts("calculate_factorial").await.is_empty());
+
+    // An answered one is an example of its tool.
+    server.on_chat([args(json!({"n": 5}))]);
+    let first = ask(&ts, "calculate_factorial of 5", None, quiet()).await;
+    assert_eq!(texts("calculate_factorial").await, ["calculate_factorial of 5"]);
+
+    // The same words again at once, answered by another tool: the first answer was not right.
+    server.on_chat([args(json!({"text": "calculate factorial 5"}))]);
+    let redo = ask(&ts, "reverse_text of calculate factorial 5", Some(&first.session_id), quiet()).await;
+    assert_eq!(redo.tool_name.as_deref(), Some("reverse_text"));
+    assert!(texts("calculate_factorial").await.is_empty(), "forgotten");
+    assert_eq!(texts("reverse_text").await, ["reverse_text of calculate factorial 5"]);
+}

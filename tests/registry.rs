@@ -906,7 +906,17 @@ fn check_after_kill(h: &Home, newest: usize, must_exist: &[usize], stats: &mut C
         .unwrap()
         .parse()
         .unwrap();
-    let stale = h.manifest().is_none_or(|m| m.fingerprint != format!("generation:{generation}"));
+    // Registration bumps the tools' generation only; examples of existing tools have their own.
+    let examples: u64 = rusqlite::Connection::open(h.paths.db_path())
+        .unwrap()
+        .query_row("SELECT COALESCE((SELECT value FROM meta WHERE key = 'examples_generation'), '0')", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fingerprint = format!("generation:{generation}+examples:{examples}");
+    let stale = h.manifest().is_none_or(|m| m.fingerprint != fingerprint);
 
     let mut reg = open(h);
     match (&reg.rebuilt, stale) {

@@ -181,7 +181,10 @@ fn another_embedder_or_format_needs_a_rebuild() {
 
     drop(built_index(&tmp.path().join("index2"), &HASH));
     let manifest = tmp.path().join("index2/manifest.json");
-    let text = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        &format!("\"format_version\": {}", toolsmith::registry::index::FORMAT_VERSION),
+        "\"format_version\": 99",
+    );
     std::fs::write(&manifest, text).unwrap();
     let reason = needs_rebuild(&tmp.path().join("index2"), &HASH);
     assert!(reason.contains("99"), "{reason}");

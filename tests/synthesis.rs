@@ -327,6 +327,11 @@ async fn a_failing_implementation_is_repaired_from_its_test_output() {
         }
         assert!(reqs[3].system().contains("fix"), "{ctx}: {}", reqs[3].system());
         assert_eq!(run.count(), 1, "{ctx}");
+        // The request, then the spec's example requests, are the tool's first examples (the
+        // spec's last one is the request again, and kept once).
+        let examples: Vec<String> = run.store().examples("fibonacci").unwrap().into_iter().map(|e| e.text).collect();
+        let expected = [PROMPT, "what is the 10th fibonacci number", "fib(25)?", "give me fibonacci of 7"];
+        assert_eq!(examples, expected, "{ctx}");
     }
 }
 

@@ -603,14 +603,23 @@ impl Toolsmith {
         };
         let (st, sess, user, answer, promote_after) =
             (self.store().clone(), session.clone(), prompt.to_string(), response.clone(), opts.promote_after);
-        blocking(move || -> Result<()> {
+        let previous = blocking(move || -> Result<Option<(String, String)>> {
+            let previous = Traces::new(&st).last_answered(&sess)?;
             let memory = SessionMemoryManager::new(&st);
             memory.append_message(&sess, "user", &user)?;
             memory.append_message(&sess, "assistant", &answer)?;
             Traces::new(&st).save(&trace)?;
-            Ok(())
+            Ok(previous)
         })
         .await??;
+        if success && !multi {
+            let tool = tool_name.clone().expect("a successful step names its tool");
+            // Learned only when search found the tool for these words (or it was written for
+            // them): a follow-up that leans on the conversation ("the same for 7") is no example.
+            let found = synthesized || plan.as_ref().is_some_and(|p| p.candidates.iter().any(|c| c.name == tool));
+            let redo = previous.filter(|(p, t)| *t != tool && same_request(p, prompt)).map(|(p, t)| (t, p));
+            self.learn(found.then(|| (tool, prompt.to_string())), redo).await;
+        }
         if sequence.len() >= 2
             && promote_after > 0
             && let Err(e) = self.maybe_promote(&sequence, promote_after).await
@@ -631,6 +640,30 @@ impl Toolsmith {
             error_type: error.as_ref().map(|e| e.error_type),
             failed_step: if multi { failed.map(|i| i + 1) } else { None },
         })
+    }
+
+    /// Learn `learned` (tool, request) as an example of the tool, and forget `redone`: a request
+    /// the user made again right after, answered by another tool, was not answered well. Off the
+    /// request's path when serving (an index update costs more than the request itself).
+    async fn learn(&self, learned: Option<(String, String)>, redone: Option<(String, String)>) {
+        let ts = self.clone();
+        let work = async move {
+            if let Some((tool, request)) = redone
+                && let Err(e) = ts.forget_example(&tool, &request).await
+            {
+                warn!(%tool, error = %e, "a redone request's example was not forgotten");
+            }
+            if let Some((tool, request)) = learned
+                && let Err(e) = ts.learn_example(&tool, &request).await
+            {
+                warn!(%tool, error = %e, "the request was not learned as an example");
+            }
+        };
+        if self.is_serving() {
+            tokio::spawn(work);
+        } else {
+            work.await;
+        }
     }
 
     /// Promote `tools` when the sequence has run `after` times and is not a composite yet.
@@ -743,4 +776,14 @@ fn without(schema: &Value, fixed: &Map<String, Value>) -> Value {
         req.retain(|r| r.as_str().is_none_or(|r| !fixed.contains_key(r)));
     }
     s
+}
+
+/// Whether two requests say the same thing in other words: most of their words are shared.
+fn same_request(a: &str, b: &str) -> bool {
+    let words = |s: &str| -> std::collections::HashSet<String> {
+        s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2).map(str::to_string).collect()
+    };
+    let (a, b) = (words(a), words(b));
+    let union = a.union(&b).count();
+    union > 0 && a.intersection(&b).count() * 2 >= union
 }

@@ -134,6 +134,21 @@ impl<'a> Traces<'a> {
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 
+    /// The request and tool of the session's latest successful one-tool request.
+    pub fn last_answered(&self, session: &str) -> Result<Option<(String, String)>, StoreError> {
+        self.store
+            .with_connection(|c| {
+                c.query_row(
+                    "SELECT prompt, tool_name FROM traces WHERE session_id = ?1 AND success = 1 AND tool_name IS NOT NULL
+                     ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                    [session],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })?
+            .map_err(db)
+    }
+
     /// The tool of the session's latest successful request: "do the same for 7" means it.
     pub fn last_tool(&self, session: &str) -> Result<Option<String>, StoreError> {
         self.store

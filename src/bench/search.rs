@@ -48,6 +48,23 @@ pub struct SearchBenchRow {
     pub hnsw_recall_at_10: f64,
     /// Sustained hybrid queries a second with 1, 2, … threads on the same index.
     pub throughput: Vec<Throughput>,
+    /// The same tools with example requests, searched with the same queries (None when asked for
+    /// no examples).
+    pub with_examples: Option<ExamplesRow>,
+}
+
+/// The index of one size rebuilt with `examples_per_tool` example vectors per tool.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExamplesRow {
+    pub examples_per_tool: usize,
+    /// Time of [`SearchIndex::rebuild_with_examples`], vectors given.
+    pub build_s: f64,
+    pub open_s: f64,
+    pub index_bytes: u64,
+    /// Hybrid search with the query vector given (description and examples), ms; compare with
+    /// the row's `hybrid_p50_ms`, the description-only index of the same run.
+    pub hybrid_p50_ms: f64,
+    pub hybrid_p99_ms: f64,
 }
 
 /// Result of [`bench_search`].
@@ -72,6 +89,19 @@ pub fn bench_search(
     queries: usize,
     seed: u64,
     threads: &[usize],
+) -> anyhow::Result<SearchBench> {
+    bench_search_with_examples(embedder, sizes, queries, seed, threads, 0)
+}
+
+/// [`bench_search`], and each size again with `examples_per_tool` example vectors per tool
+/// (near the tool's own, as paraphrases are), searched with the same queries.
+pub fn bench_search_with_examples(
+    embedder: Option<&dyn Embedder>,
+    sizes: &[usize],
+    queries: usize,
+    seed: u64,
+    threads: &[usize],
+    examples_per_tool: usize,
 ) -> anyhow::Result<SearchBench> {
     let dim = embedder.map_or(384, |e| e.dim());
     let queries_with_embedding = if embedder.is_some() { queries.min(100) } else { 0 };
@@ -127,6 +157,13 @@ pub fn bench_search(
         }
         let throughput =
             threads.iter().map(|&n| throughput(&index, &qs, n.max(1))).collect::<anyhow::Result<Vec<_>>>()?;
+        let index_bytes = index.size_on_disk();
+        drop(index);
+        let with_examples = if examples_per_tool > 0 {
+            Some(examples_row(&tmp.path().join(format!("examples-{size}")), &corpus, &qs, examples_per_tool, &mut rng)?)
+        } else {
+            None
+        };
         let (hybrid_p50_ms, hybrid_p99_ms) = percentiles_ms(&mut hybrid);
         let (bm25_p50_ms, bm25_p99_ms) = percentiles_ms(&mut bm25);
         let (brute_force_p50_ms, brute_force_p99_ms) = percentiles_ms(&mut brute);
@@ -135,7 +172,7 @@ pub fn bench_search(
             tools: size,
             build_s,
             open_s,
-            index_bytes: index.size_on_disk(),
+            index_bytes,
             rss_delta_bytes,
             hybrid_p50_ms,
             hybrid_p99_ms,
@@ -147,11 +184,52 @@ pub fn bench_search(
             brute_force_p99_ms,
             hnsw_recall_at_10: recalled as f64 / qs.len().max(1) as f64,
             throughput,
+            with_examples,
         });
-        drop(index);
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(SearchBench { dim, queries, queries_with_embedding, embedder_id: embedder.map(|e| e.id()), rows })
+}
+
+/// Builds `corpus` with `per_tool` example vectors and texts per tool in `dir`, and times `qs`.
+fn examples_row(
+    dir: &std::path::Path,
+    corpus: &Synthetic,
+    qs: &[(String, Vec<f32>)],
+    per_tool: usize,
+    rng: &mut SplitMix,
+) -> anyhow::Result<ExamplesRow> {
+    let mut docs = corpus.docs.clone();
+    let mut vectors = Vec::with_capacity(docs.len());
+    for (doc, v) in docs.iter_mut() {
+        let words: Vec<&str> = doc.name.split('_').collect();
+        doc.examples = (0..per_tool)
+            .map(|i| format!("please {} {} the {} {i}", words[0], rng.pick(FILLER), words.get(1).unwrap_or(&"")))
+            .collect();
+        vectors.push((0..per_tool).map(|_| unit(v.iter().map(|x| x + 0.05 * rng.gaussish()).collect())).collect());
+    }
+    let started = Instant::now();
+    let (mut index, _) = SearchIndex::open(dir, "bench:synthetic", corpus.docs[0].1.len())?;
+    index.rebuild_with_examples(&docs, &vectors, "bench")?;
+    let build_s = started.elapsed().as_secs_f64();
+    drop(index);
+    let started = Instant::now();
+    let (index, state) = SearchIndex::open(dir, "bench:synthetic", corpus.docs[0].1.len())?;
+    let open_s = started.elapsed().as_secs_f64();
+    if state != IndexState::Opened {
+        bail!("the bench index with examples did not reopen: {state:?}");
+    }
+    let mut hybrid = Vec::with_capacity(qs.len());
+    for (text, vector) in qs {
+        let t = Instant::now();
+        index.search(text, Some(vector), 10, SearchMode::Hybrid)?;
+        hybrid.push(t.elapsed());
+    }
+    let (hybrid_p50_ms, hybrid_p99_ms) = percentiles_ms(&mut hybrid);
+    let index_bytes = index.size_on_disk();
+    drop(index);
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(ExamplesRow { examples_per_tool: per_tool, build_s, open_s, index_bytes, hybrid_p50_ms, hybrid_p99_ms })
 }
 
 /// Every thread runs all of `qs` against the shared index; the rate counts all of them.
@@ -357,11 +435,12 @@ pub async fn run(
     sizes: Vec<usize>,
     queries: usize,
     threads: Vec<usize>,
+    examples_per_tool: usize,
 ) -> anyhow::Result<SearchBench> {
     tokio::task::spawn_blocking(move || {
         let model = crate::registry::embed::LocalMiniLm::load(&model_dir).ok();
         let embedder = model.as_ref().map(|m| m as &dyn Embedder);
-        bench_search(embedder, &sizes, queries, 7, &threads)
+        bench_search_with_examples(embedder, &sizes, queries, 7, &threads, examples_per_tool)
     })
     .await?
 }

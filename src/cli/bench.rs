@@ -37,6 +37,9 @@ pub enum What {
         /// Threads for the throughput rows, e.g. 1,2.
         #[arg(long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
+        /// Each size again with this many example requests per tool (0: not).
+        #[arg(long, default_value_t = 20)]
+        examples_per_tool: usize,
         #[arg(long)]
         json: bool,
     },
@@ -129,9 +132,9 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                 println!("per-tool artifact (bytecode): {} bytes", report.artifact_bytes);
             }
         }
-        What::Search { sizes, queries, threads, json } => {
+        What::Search { sizes, queries, threads, examples_per_tool, json } => {
             let dir = toolsmith::runtime::model_dir(&config).path;
-            let report = bench::search::run(dir, sizes, queries, threads).await?;
+            let report = bench::search::run(dir, sizes, queries, threads, examples_per_tool).await?;
             if json {
                 super::print_json(&report);
             } else {
@@ -168,6 +171,22 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                     );
                 }
                 println!("(ms; brute = exact cosine over every vector, the baseline)");
+                for r in &report.rows {
+                    if let Some(e) = &r.with_examples {
+                        println!(
+                            "{:>7} tools x {} examples: build {:.2} s, open {:.2} s, index {:.1} MB, hybrid p50/p99 {:.3}/{:.3} ms (description only, same run: {:.3}/{:.3})",
+                            r.tools,
+                            e.examples_per_tool,
+                            e.build_s,
+                            e.open_s,
+                            e.index_bytes as f64 / 1e6,
+                            e.hybrid_p50_ms,
+                            e.hybrid_p99_ms,
+                            r.hybrid_p50_ms,
+                            r.hybrid_p99_ms
+                        );
+                    }
+                }
             }
         }
         What::Memory { tools, calls, json } => {

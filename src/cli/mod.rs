@@ -12,6 +12,7 @@ pub mod sandbox;
 pub mod serve;
 pub mod synthesize;
 pub mod tools;
+pub mod tune;
 
 use std::process::ExitCode;
 

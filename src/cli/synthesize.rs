@@ -43,6 +43,9 @@ pub struct AddArgs {
     /// A directory of data files the tests read, at the same relative path (e.g. data/).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Example requests for the search, one per line (stored with the tool).
+    #[arg(long, value_name = "FILE")]
+    pub examples: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = VerifyMode::Docker)]
     pub verify: VerifyMode,
     #[arg(long)]
@@ -138,6 +141,10 @@ pub async fn add(a: AddArgs, config: Config) -> Result<ExitCode, Error> {
             .map_err(|e| Error::InvalidArguments(format!("cannot read data directory {}: {e}", d.display())))?,
         None => Default::default(),
     };
+    let examples = match &a.examples {
+        Some(f) => toolsmith::registry::examples::read_file(f).map_err(Error::InvalidArguments)?,
+        None => Vec::new(),
+    };
     let candidate = Candidate {
         name: a.name.clone(),
         code: read(&a.code)?,
@@ -147,7 +154,8 @@ pub async fn add(a: AddArgs, config: Config) -> Result<ExitCode, Error> {
     };
     let cb = progress(a.json, if a.verify == VerifyMode::Docker { 4 } else { 3 });
     let opts = CreateOptions { verify: a.verify, ..CreateOptions::default() };
-    let result = async { super::open(config).await?.create_tool(&candidate, opts, &cb).await }.await;
+    let result =
+        async { super::open(config).await?.create_tool_with_examples(&candidate, &examples, opts, &cb).await }.await;
     let ok = result.is_ok();
     if a.json {
         let (tool, error) = match &result {

@@ -62,6 +62,18 @@ pub enum Cmd {
     },
     /// Verify and register a tool written by hand (no LLM).
     Add(super::synthesize::AddArgs),
+    /// Show a tool's example requests (what search matches beside its description), or edit them.
+    Examples {
+        name: String,
+        /// Add this request as an example.
+        #[arg(long, conflicts_with = "remove")]
+        add: Option<String>,
+        /// Remove the example with this number (as listed).
+        #[arg(long, value_name = "N")]
+        remove: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Let a tool read a directory on every run (whoever calls it), or no longer with --revoke.
     Grant {
         name: String,
@@ -83,7 +95,8 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
         | Cmd::Delete { json, .. }
         | Cmd::Cleanup { json }
         | Cmd::Count { json }
-        | Cmd::Grant { json, .. } => *json,
+        | Cmd::Grant { json, .. }
+        | Cmd::Examples { json, .. } => *json,
         Cmd::Add(a) => a.json,
     };
     match run_cmd(args.cmd, config).await {
@@ -185,6 +198,34 @@ async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error>
                 println!("{name} reads no directory of its own");
             } else {
                 println!("{name} reads on every run: {}", terminal_safe(&grants.join(", ")));
+            }
+        }
+        Cmd::Examples { name, add, remove, json } => {
+            let change = match (add, remove) {
+                (Some(text), _) => Some(("added", ts.add_example(&name, &text).await?)),
+                (None, Some(id)) => {
+                    ts.remove_example(&name, id).await?;
+                    Some(("removed", true))
+                }
+                (None, None) => None,
+            };
+            let examples = ts.tool_examples(&name).await?;
+            if json {
+                let mut v = serde_json::json!({"name": name, "examples": examples});
+                if let Some((what, done)) = change {
+                    v[what] = done.into();
+                }
+                print_json(&v);
+            } else {
+                if let Some(("added", false)) = change {
+                    println!("not added: {name} has this request, or one nearly identical, already");
+                }
+                if examples.is_empty() {
+                    println!("{name} has no example requests (add one with --add TEXT)");
+                }
+                for e in &examples {
+                    println!("{:>5}  {:<7}  {}", e.id, e.source.as_str(), terminal_safe(&e.text));
+                }
             }
         }
         Cmd::Add(_) => unreachable!("handled above"),

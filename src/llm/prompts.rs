@@ -29,7 +29,8 @@ pub fn spec(request: &str) -> (String, String) {
          {{\"function_name\": \"snake_case_name\",\n \
           \"parameters\": [{{\"name\": \"snake_case\", \"type\": \"integer\", \"description\": \"…\", \"required\": true}}],\n \
           \"return_type\": \"integer\",\n \
-          \"docstring\": \"What it does, its arguments, what it returns and which errors it raises.\"}}\n\
+          \"docstring\": \"What it does, its arguments, what it returns and which errors it raises.\",\n \
+          \"examples\": [\"a request a user might make of this function\", \"…\"]}}\n\
          Rules:\n\
          - Types are JSON Schema type names: string, integer, number, boolean, array, object, null \
          (Python str, int, float, bool, list, dict, None). Never write int, str, float, list or dict.\n\
@@ -40,6 +41,9 @@ pub fn spec(request: &str) -> (String, String) {
          - Arguments and the result are JSON values: no bytes, sets, tuples or objects.\n\
          - Prefer one general, reusable function over one fitted to the example in the request.\n\
          - The docstring says which exceptions are raised for invalid input (ValueError, TypeError).\n\
+         - examples: 5 to 10 requests a user might type to get this function run, each one line in \
+         the user's words and varied in wording and values (questions, commands, casual and precise); \
+         not descriptions of the function.\n\
          {SANDBOX_RULES}"
     );
     (system, format!("Request: {request}"))

@@ -71,13 +71,17 @@ fn yes() -> bool {
     true
 }
 
-/// The seed's spec: `function_name`, `parameters`, `return_type`, `docstring`.
+/// The seed's spec: `function_name`, `parameters`, `return_type`, `docstring`, and the
+/// requests a user might make of the tool, stored with it as example requests for the search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub function_name: String,
     pub parameters: Vec<Param>,
     pub return_type: JsonType,
     pub docstring: String,
+    /// Varied requests a user might make of the tool (the schema allows up to 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<Vec<String>>,
 }
 
 fn validator() -> &'static jsonschema::Validator {
@@ -153,6 +157,11 @@ impl Spec {
             }
             if p.name == spec.function_name {
                 problems.push(format!("parameters[{i}].name: {:?} is also the function's name", p.name));
+            }
+        }
+        for (i, e) in spec.examples.iter().flatten().enumerate() {
+            if let Err(why) = crate::registry::examples::clean(e) {
+                problems.push(format!("examples[{i}]: {why}"));
             }
         }
         if !problems.is_empty() {
@@ -271,5 +280,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.problems[0].starts_with("function_name:"), "{e}");
+    }
+
+    #[test]
+    fn examples_are_optional_and_checked() {
+        let base = json!({"function_name": "f", "parameters": [], "return_type": "null", "docstring": "d"});
+        assert_eq!(Spec::from_value(base.clone()).unwrap().examples, None);
+        let mut with = base.clone();
+        with["examples"] = json!(["do f", "please do f now"]);
+        assert_eq!(Spec::from_value(with).unwrap().examples.unwrap().len(), 2);
+        let mut bad = base.clone();
+        bad["examples"] = json!(["ok", "bell \u{7}"]);
+        let e = Spec::from_value(bad).unwrap_err();
+        assert!(e.problems.iter().any(|p| p.starts_with("examples[1]:")), "{e}");
+        let mut many = base;
+        many["examples"] = json!((0..11).map(|i| format!("request {i}")).collect::<Vec<_>>());
+        let e = Spec::from_value(many).unwrap_err();
+        assert!(e.problems[0].starts_with("examples:"), "{e}");
     }
 }

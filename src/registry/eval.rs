@@ -1,8 +1,14 @@
 //! Measuring the search: retrieval quality on a labelled data set ([`evaluate_retrieval`], behind
 //! `toolsmith eval retrieval`). Latency at scale is `crate::bench::search`.
 //!
-//! It runs the production code: a [`SearchIndex`] built with [`SearchIndex::rebuild`] in a
-//! throw-away directory, documents embedded with [`IndexDoc::embedding_text`].
+//! It runs the production code: a [`SearchIndex`] built with [`SearchIndex::rebuild_with_examples`]
+//! in a throw-away directory, documents embedded with [`IndexDoc::embedding_text`].
+//!
+//! With a usage history (`--history FILE`, labelled queries like the evaluated ones), each tool
+//! first learns the history's queries for it as example requests, by the registry's own policy
+//! (`registry::examples`: cleaned, near-duplicates dropped, at most `--examples-per-tool` each),
+//! so the evaluation measures what learning from use gives on queries it never saw. An evaluated
+//! query that is also in the history is left out (and counted).
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,7 +17,8 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::embed::Embedder;
-use super::index::{FusionParams, Hit, IndexDoc, SearchIndex, SearchMode};
+use super::examples;
+use super::index::{ExampleVectors, FusionParams, Hit, IndexDoc, SearchIndex, SearchMode};
 
 /// How many hits a timed evaluation search asks for (the expected tool's rank beyond it is found
 /// by a second, untimed search over all tools).
@@ -63,8 +70,14 @@ pub fn load_queries_tsv(path: &Path) -> anyhow::Result<Vec<LabelledQuery>> {
 #[derive(Debug, Clone, Serialize)]
 pub struct RetrievalReport {
     pub mode: SearchMode,
+    /// The cap on examples learned per tool from the history (0 without one).
+    pub examples_per_tool: usize,
+    /// Examples learned in all.
+    pub examples: usize,
     /// Queries evaluated.
     pub n: usize,
+    /// Queries left out because the history holds them too.
+    pub skipped_in_history: usize,
     /// Share of queries whose expected tool is ranked first.
     pub top1: f64,
     /// Share of queries whose expected tool is in the first five.
@@ -83,9 +96,13 @@ pub struct RetrievalReport {
     /// share whose best *other* tool scores ≥ t (a wrong tool would be taken if the right one were
     /// missing from the registry).
     pub threshold_curve: Vec<ThresholdPoint>,
+    /// The lowest threshold of the curve at which the best other tool clears it for at most
+    /// [`super::tune::DEFAULT_MAX_WRONG_RATE`] of the queries, with its point (tuned on these
+    /// queries: apply it to others to judge it).
+    pub tuned: Option<ThresholdPoint>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct ThresholdPoint {
     pub threshold: f32,
     pub expected_at_or_above: f64,
@@ -101,6 +118,10 @@ pub struct EvalOptions {
     pub queries: std::path::PathBuf,
     pub modes: Vec<SearchMode>,
     pub fusion: FusionParams,
+    /// TSV of labelled queries loaded as usage history (example requests) first.
+    pub history: Option<std::path::PathBuf>,
+    /// Caps on the examples learned per tool: one evaluation each (the learning curve).
+    pub examples_per_tool: Vec<usize>,
     /// Keep query and tool embeddings in `$TOOLSMITH_CACHE/embedding-cache.sqlite`.
     pub cache: bool,
 }
@@ -115,15 +136,34 @@ pub async fn evaluate_files(
     tokio::task::spawn_blocking(move || {
         let tools = load_tools_json(&o.tools)?;
         let queries = load_queries_tsv(&o.queries)?;
+        let history = match &o.history {
+            Some(h) => load_queries_tsv(h)?,
+            None => Vec::new(),
+        };
+        let caps = if o.examples_per_tool.is_empty() {
+            vec![if history.is_empty() { 0 } else { examples::MAX_EXAMPLES_PER_TOOL }]
+        } else {
+            o.examples_per_tool.clone()
+        };
+        if history.is_empty() && caps.iter().any(|&c| c > 0) {
+            bail!("--examples-per-tool needs --history FILE to learn examples from");
+        }
         let model = super::embed::LocalMiniLm::load(&model_dir)?;
+        let run = |embedder: &dyn Embedder| -> anyhow::Result<Vec<RetrievalReport>> {
+            let mut all = Vec::new();
+            for &cap in &caps {
+                all.extend(evaluate_with_history(&tools, &history, cap, &queries, embedder, &o.modes, o.fusion)?);
+            }
+            Ok(all)
+        };
         let reports = if o.cache {
             std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
             let db = cache_dir.join("embedding-cache.sqlite");
             let conn = rusqlite::Connection::open(&db).with_context(|| format!("opening {}", db.display()))?;
             let cached = super::embed::CachedEmbedder::new(model, conn)?;
-            evaluate_retrieval(&tools, &queries, &cached, &o.modes, o.fusion)?
+            run(&cached)?
         } else {
-            evaluate_retrieval(&tools, &queries, &model, &o.modes, o.fusion)?
+            run(&model)?
         };
         Ok((tools.len(), queries.len(), reports))
     })
@@ -139,15 +179,38 @@ pub fn evaluate_retrieval(
     modes: &[SearchMode],
     fusion: FusionParams,
 ) -> anyhow::Result<Vec<RetrievalReport>> {
+    evaluate_with_history(tools, &[], 0, queries, embedder, modes, fusion)
+}
+
+/// [`evaluate_retrieval`] after each tool learned at most `per_tool` examples from `history`
+/// (see the module documentation); queries also in the history are left out.
+pub fn evaluate_with_history(
+    tools: &[IndexDoc],
+    history: &[LabelledQuery],
+    per_tool: usize,
+    queries: &[LabelledQuery],
+    embedder: &dyn Embedder,
+    modes: &[SearchMode],
+    fusion: FusionParams,
+) -> anyhow::Result<Vec<RetrievalReport>> {
+    let known: std::collections::HashSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    if let Some(q) = queries.iter().chain(history).find(|q| !known.contains(q.expected.as_str())) {
+        bail!("query {:?} expects tool {:?}, which is not among the tools", q.query, q.expected);
+    }
+    let seen: std::collections::HashSet<String> = history.iter().map(|q| examples::normalized(&q.query)).collect();
+    let all = queries.len();
+    let queries: Vec<LabelledQuery> =
+        queries.iter().filter(|q| !seen.contains(&examples::normalized(&q.query))).cloned().collect();
+    let skipped_in_history = all - queries.len();
     if queries.is_empty() {
         bail!("no queries to evaluate");
     }
-    let known: std::collections::HashSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
-    if let Some(q) = queries.iter().find(|q| !known.contains(q.expected.as_str())) {
-        bail!("query {:?} expects tool {:?}, which is not among the tools", q.query, q.expected);
-    }
+    let (docs, example_vectors) = learn_history(tools, history, per_tool, embedder)?;
+    let n_examples: usize = docs.iter().map(|d| d.examples.len()).sum();
     let tmp = tempfile::tempdir().context("creating a temporary index directory")?;
-    let index = build_index(&tmp.path().join("index"), tools, embedder)?.with_fusion(fusion);
+    let index =
+        build_index_with_examples(&tmp.path().join("index"), &docs, &example_vectors, embedder)?.with_fusion(fusion);
+    let queries = queries.as_slice();
 
     let needs_vectors = modes.iter().any(|m| *m != SearchMode::Bm25);
     let started = Instant::now();
@@ -180,9 +243,17 @@ pub fn evaluate_retrieval(
             }
             let RankMetrics { top1, top5, mrr, mrr_at_10 } = rank_metrics(&ranks);
             let (p50_ms, p99_ms) = crate::bench::percentiles_ms(&mut latencies);
+            let threshold_curve = threshold_curve(&expected_scores, &other_scores);
+            let tuned = threshold_curve
+                .iter()
+                .find(|p| p.best_other_at_or_above <= super::tune::DEFAULT_MAX_WRONG_RATE)
+                .copied();
             Ok(RetrievalReport {
                 mode,
+                examples_per_tool: per_tool,
+                examples: n_examples,
                 n: queries.len(),
+                skipped_in_history,
                 top1,
                 top5,
                 mrr,
@@ -190,7 +261,8 @@ pub fn evaluate_retrieval(
                 p50_ms,
                 p99_ms,
                 embed_ms_per_query: if mode == SearchMode::Bm25 { 0.0 } else { embed_ms_per_query },
-                threshold_curve: threshold_curve(&expected_scores, &other_scores),
+                threshold_curve,
+                tuned,
             })
         })
         .collect()
@@ -202,9 +274,9 @@ fn score_of(hits: &[Hit], pick: impl Fn(&Hit) -> bool) -> f32 {
 
 fn threshold_curve(expected: &[f32], other: &[f32]) -> Vec<ThresholdPoint> {
     let share = |xs: &[f32], t: f32| xs.iter().filter(|&&s| s >= t).count() as f64 / xs.len().max(1) as f64;
-    (6..=16)
+    (30..=95)
         .map(|i| {
-            let t = i as f32 / 20.0;
+            let t = i as f32 / 100.0;
             ThresholdPoint {
                 threshold: t,
                 expected_at_or_above: share(expected, t),
@@ -244,10 +316,55 @@ fn embed_all<'a>(embedder: &dyn Embedder, texts: impl Iterator<Item = &'a str>) 
 
 /// Embeds `tools` and builds an index of them in `dir` (the production path: rebuild).
 pub fn build_index(dir: &Path, tools: &[IndexDoc], embedder: &dyn Embedder) -> anyhow::Result<SearchIndex> {
+    build_index_with_examples(dir, tools, &[], embedder)
+}
+
+/// [`build_index`] of tools with examples, `example_vectors[i]` those of `tools[i]` (or empty).
+pub fn build_index_with_examples(
+    dir: &Path,
+    tools: &[IndexDoc],
+    example_vectors: &[Vec<Vec<f32>>],
+    embedder: &dyn Embedder,
+) -> anyhow::Result<SearchIndex> {
     let texts: Vec<String> = tools.iter().map(IndexDoc::embedding_text).collect();
     let vectors = embed_all(embedder, texts.iter().map(String::as_str))?;
     let (mut index, _) = SearchIndex::open(dir, &embedder.id(), embedder.dim())?;
     let docs: Vec<(IndexDoc, Vec<f32>)> = tools.iter().cloned().zip(vectors).collect();
-    index.rebuild(&docs, "eval")?;
+    index.rebuild_with_examples(&docs, example_vectors, "eval")?;
     Ok(index)
+}
+
+/// `tools` with the examples each learns from `history`, in its order, by the registry's
+/// policy: cleaned (unusable ones skipped), duplicates and near-duplicates of what the tool has
+/// dropped, at most `per_tool` (and [`examples::MAX_EXAMPLES_PER_TOOL`]). Returns the example
+/// vectors beside, as [`SearchIndex::rebuild_with_examples`] takes them.
+pub fn learn_history(
+    tools: &[IndexDoc],
+    history: &[LabelledQuery],
+    per_tool: usize,
+    embedder: &dyn Embedder,
+) -> anyhow::Result<(Vec<IndexDoc>, Vec<ExampleVectors>)> {
+    let cap = per_tool.min(examples::MAX_EXAMPLES_PER_TOOL);
+    let mut docs = tools.to_vec();
+    let mut vectors: Vec<Vec<Vec<f32>>> = vec![Vec::new(); docs.len()];
+    if cap == 0 || history.is_empty() {
+        return Ok((docs, vectors));
+    }
+    let at: std::collections::HashMap<&str, usize> =
+        tools.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
+    let usable: Vec<(usize, String)> =
+        history.iter().filter_map(|q| Some((*at.get(q.expected.as_str())?, examples::clean(&q.query).ok()?))).collect();
+    let embedded = embed_all(embedder, usable.iter().map(|(_, t)| t.as_str()))?;
+    for ((i, text), v) in usable.into_iter().zip(embedded) {
+        let doc = &mut docs[i];
+        if doc.examples.len() >= cap
+            || doc.examples.iter().any(|e| examples::normalized(e) == examples::normalized(&text))
+            || examples::near_duplicate(&v, &vectors[i])
+        {
+            continue;
+        }
+        doc.examples.push(text);
+        vectors[i].push(v);
+    }
+    Ok((docs, vectors))
 }

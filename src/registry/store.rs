@@ -24,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::examples::{Example, ExampleSource, MAX_EXAMPLES_PER_TOOL, clean, clean_all, normalized};
 use super::lock::{HomeLock, ReadLock, WriteLock};
 
 /// Staging directories are `.staging-<pid>-<uuid>`: the pid tells debris from work in progress.
@@ -157,6 +158,37 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("tool files under {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// An example request that cannot be stored (the message says why).
+    #[error("{0}")]
+    InvalidExample(String),
+}
+
+/// What [`Store::add_example`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExampleAdded {
+    Added(Example),
+    /// The tool already has this request (after [`normalized`]).
+    Duplicate,
+    /// There is no tool of that name.
+    NoTool,
+}
+
+/// A past request and how it was answered: what `toolsmith tune threshold` learns from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastRequest {
+    pub prompt: String,
+    /// The registered tool that answered it, or the one written for it.
+    pub tool: String,
+    /// No right tool existed: `tool` had to be written for it.
+    pub synthesized: bool,
+}
+
+/// Which example [`Store::remove_example`] removes.
+#[derive(Debug, Clone, Copy)]
+pub enum ExampleRef<'a> {
+    Id(i64),
+    /// The example equal to this text after [`normalized`].
+    Text(&'a str),
 }
 
 /// Everything stored about a tool. The seed's fields (`name`, `code`, `file_path`, `test_path`,
@@ -355,6 +387,20 @@ impl Store {
         self.tools_dir.join(name)
     }
 
+    /// What the search index is derived from, as two counters: the tools' [`Store::generation`]
+    /// and one bumped by every change of an existing tool's examples (kept apart so that learning
+    /// an example is not announced as a change of the set of tools).
+    pub fn index_generations(&self) -> Result<(u64, u64), StoreError> {
+        self.conn()?
+            .query_row(
+                "SELECT (SELECT value FROM meta WHERE key = 'generation'),
+                        COALESCE((SELECT value FROM meta WHERE key = 'examples_generation'), '0')",
+                [],
+                |r| Ok((r.get::<_, String>(0)?.parse().unwrap_or(0), r.get::<_, String>(1)?.parse().unwrap_or(0))),
+            )
+            .map_err(self.db_err())
+    }
+
     /// Counter bumped by every change of the set of tools; indexes record the value they match.
     pub fn generation(&self) -> Result<u64, StoreError> {
         let v: String = self
@@ -413,13 +459,26 @@ impl Store {
     /// Register a tool: all files and the row, or nothing (see the module doc), under the
     /// caller's write lock.
     pub fn add(&self, t: &NewTool, lock: &WriteLock) -> Result<ToolRecord, StoreError> {
+        self.add_with_examples(t, &[], lock)
+    }
+
+    /// [`Store::add`] with the tool's example requests (source `written`), in the same
+    /// transaction. They are cleaned and deduplicated by [`clean_all`]; an unusable one is an
+    /// error and nothing is registered.
+    pub fn add_with_examples(
+        &self,
+        t: &NewTool,
+        examples: &[String],
+        lock: &WriteLock,
+    ) -> Result<ToolRecord, StoreError> {
         validate_name(&t.name)?;
+        let examples = clean_all(examples).map_err(StoreError::InvalidExample)?;
         if self.exists(&t.name)? {
             return Err(StoreError::Exists(t.name.clone()));
         }
         let staging = self.tools_dir.join(format!("{STAGING_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4()));
         let result = self.stage(t, &staging).and_then(|rec| {
-            self.commit_staged(&rec, &staging, lock)?;
+            self.commit_staged(&rec, &examples, &staging, lock)?;
             Ok(rec)
         });
         if result.is_err() {
@@ -457,7 +516,13 @@ impl Store {
 
     /// In one transaction, under the write lock: insert the row, bump the generation, move the
     /// staged directory into place, commit.
-    fn commit_staged(&self, rec: &ToolRecord, staging: &Path, lock: &WriteLock) -> Result<(), StoreError> {
+    fn commit_staged(
+        &self,
+        rec: &ToolRecord,
+        examples: &[String],
+        staging: &Path,
+        lock: &WriteLock,
+    ) -> Result<(), StoreError> {
         self.remove_debris(lock)?;
         let io = |source| StoreError::Io { path: staging.to_path_buf(), source };
         let db = |source| StoreError::Db { path: self.db_path.clone(), source };
@@ -486,6 +551,13 @@ impl Store {
             ],
         )
         .map_err(db)?;
+        for text in examples {
+            tx.execute(
+                "INSERT INTO tool_examples (tool_name, text, source, created_at) VALUES (?1, ?2, 'written', ?3)",
+                params![rec.name, text, rec.timestamp],
+            )
+            .map_err(db)?;
+        }
         bump_generation(&tx).map_err(db)?;
         if final_dir.exists() {
             // A directory no row claims (checked in this transaction): debris, replace it.
@@ -604,6 +676,127 @@ impl Store {
         Ok(true)
     }
 
+    /// A tool's example requests, oldest first.
+    pub fn examples(&self, name: &str) -> Result<Vec<Example>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT id, text, source, created_at FROM tool_examples WHERE tool_name = ?1 ORDER BY id")
+            .map_err(self.db_err())?;
+        let rows = stmt.query_map([name], row_to_example).map_err(self.db_err())?;
+        rows.collect::<Result<_, _>>().map_err(self.db_err())
+    }
+
+    /// Every registered tool's examples, oldest first (what an index rebuild reads).
+    pub fn all_examples(&self) -> Result<std::collections::HashMap<String, Vec<Example>>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT tool_name, id, text, source, created_at FROM tool_examples
+                 WHERE tool_name IN (SELECT name FROM tools) ORDER BY tool_name, id",
+            )
+            .map_err(self.db_err())?;
+        let mut out: std::collections::HashMap<String, Vec<Example>> = std::collections::HashMap::new();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Example {
+                        id: r.get(1)?,
+                        text: r.get(2)?,
+                        source: ExampleSource::parse(&r.get::<_, String>(3)?),
+                        created_at: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(self.db_err())?;
+        for row in rows {
+            let (tool, ex) = row.map_err(self.db_err())?;
+            out.entry(tool).or_default().push(ex);
+        }
+        Ok(out)
+    }
+
+    /// Add one example request to a tool, under the caller's write lock, in one transaction:
+    /// refused as a duplicate when the tool has the same request ([`normalized`]); `evict` (an
+    /// example id of the tool) is removed in the same transaction, and so are the oldest learned
+    /// examples past [`MAX_EXAMPLES_PER_TOOL`] whatever the caller chose, so the bound holds under
+    /// any interleaving of writers. Bumps the examples' generation.
+    pub fn add_example(
+        &self,
+        name: &str,
+        text: &str,
+        source: ExampleSource,
+        evict: Option<i64>,
+        _lock: &WriteLock,
+    ) -> Result<ExampleAdded, StoreError> {
+        let text = clean(text).map_err(StoreError::InvalidExample)?;
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let exists = tx.query_row("SELECT 1 FROM tools WHERE name = ?1", [name], |_| Ok(())).optional().map_err(db)?;
+        if exists.is_none() {
+            return Ok(ExampleAdded::NoTool);
+        }
+        let key = normalized(&text);
+        let duplicate = {
+            let mut stmt = tx.prepare_cached("SELECT text FROM tool_examples WHERE tool_name = ?1").map_err(db)?;
+            let texts = stmt.query_map([name], |r| r.get::<_, String>(0)).map_err(db)?;
+            let mut dup = false;
+            for t in texts {
+                dup |= normalized(&t.map_err(db)?) == key;
+            }
+            dup
+        };
+        if duplicate {
+            return Ok(ExampleAdded::Duplicate);
+        }
+        if let Some(id) = evict {
+            tx.execute("DELETE FROM tool_examples WHERE tool_name = ?1 AND id = ?2", params![name, id]).map_err(db)?;
+        }
+        let created_at = now();
+        tx.execute(
+            "INSERT INTO tool_examples (tool_name, text, source, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, text, source.as_str(), created_at],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "DELETE FROM tool_examples WHERE id IN (
+                SELECT id FROM tool_examples WHERE tool_name = ?1 AND source = 'learned' AND id != ?2 ORDER BY id
+                LIMIT MAX(0, (SELECT COUNT(*) FROM tool_examples WHERE tool_name = ?1) - ?3))",
+            params![name, id, MAX_EXAMPLES_PER_TOOL as i64],
+        )
+        .map_err(db)?;
+        bump_examples_generation(&tx).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(ExampleAdded::Added(Example { id, text, source, created_at }))
+    }
+
+    /// Remove one example of a tool, under the caller's write lock; the removed example, or
+    /// `None` when the tool has no such example. Bumps the examples' generation.
+    pub fn remove_example(
+        &self,
+        name: &str,
+        which: ExampleRef<'_>,
+        _lock: &WriteLock,
+    ) -> Result<Option<Example>, StoreError> {
+        let found = self.examples(name)?.into_iter().find(|e| match which {
+            ExampleRef::Id(id) => e.id == id,
+            ExampleRef::Text(t) => normalized(&e.text) == normalized(t),
+        });
+        let Some(found) = found else { return Ok(None) };
+        let db = |source| StoreError::Db { path: self.db_path.clone(), source };
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
+        let n = tx.execute("DELETE FROM tool_examples WHERE id = ?1", [found.id]).map_err(db)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        bump_examples_generation(&tx).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(Some(found))
+    }
+
     /// Delete a tool: the row first (the commit is the point of no return), then its files,
     /// under the caller's write lock.
     pub fn delete(&self, name: &str, _lock: &WriteLock) -> Result<bool, StoreError> {
@@ -669,6 +862,52 @@ impl Store {
         Ok(id)
     }
 
+    /// The labelled history, oldest first, of tools still registered, each (prompt, tool, kind)
+    /// once: successful executions with their prompt, unless the same prompt was run next in the
+    /// session with another tool (the user redid it: the first tool was not the answer); and the
+    /// agent's traces of requests that needed a new tool (`"synthesized": true` in their body).
+    pub fn past_requests(&self) -> Result<Vec<PastRequest>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT user_prompt, tool_name FROM (
+                    SELECT user_prompt, tool_name, success,
+                           LEAD(user_prompt) OVER (PARTITION BY session_id ORDER BY id) AS next_prompt,
+                           LEAD(tool_name) OVER (PARTITION BY session_id ORDER BY id) AS next_tool,
+                           session_id, id
+                    FROM executions)
+                 WHERE success = 1 AND user_prompt != ''
+                   AND NOT (session_id IS NOT NULL AND next_prompt = user_prompt AND next_tool != tool_name)
+                   AND tool_name IN (SELECT name FROM tools)
+                 ORDER BY id",
+            )
+            .map_err(self.db_err())?;
+        let answered = stmt
+            .query_map([], |r| Ok(PastRequest { prompt: r.get(0)?, tool: r.get(1)?, synthesized: false }))
+            .map_err(self.db_err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.db_err())?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT prompt, tool_name FROM traces
+                 WHERE tool_name IN (SELECT name FROM tools) AND prompt != '' AND json_valid(body)
+                   AND json_extract(body, '$.synthesized') = 1
+                 ORDER BY created_at, id",
+            )
+            .map_err(self.db_err())?;
+        let synthesized = stmt
+            .query_map([], |r| Ok(PastRequest { prompt: r.get(0)?, tool: r.get(1)?, synthesized: true }))
+            .map_err(self.db_err())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.db_err())?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(answered
+            .into_iter()
+            .chain(synthesized)
+            .filter(|p| seen.insert((normalized(&p.prompt), p.tool.clone(), p.synthesized)))
+            .collect())
+    }
+
     /// Success counts over each tool's `recent` latest executions.
     pub fn usage(&self, name: &str, recent: u32) -> Result<Usage, StoreError> {
         self.conn()?
@@ -717,6 +956,25 @@ fn log_one(tx: &rusqlite::Transaction<'_>, e: &Execution<'_>) -> rusqlite::Resul
         e.user_prompt,
         now()
     ])?;
+    Ok(())
+}
+
+fn row_to_example(r: &rusqlite::Row<'_>) -> rusqlite::Result<Example> {
+    Ok(Example {
+        id: r.get(0)?,
+        text: r.get(1)?,
+        source: ExampleSource::parse(&r.get::<_, String>(2)?),
+        created_at: r.get(3)?,
+    })
+}
+
+/// The key is created on first use: stores migrated before examples existed have none.
+fn bump_examples_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO meta VALUES ('examples_generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [],
+    )?;
     Ok(())
 }
 

@@ -10,12 +10,13 @@ use sha2::{Digest, Sha256};
 use tantivy::schema::Value;
 use tantivy::{ReloadPolicy, TantivyDocument};
 
-use super::schema::{ANALYZER, Fields, analyzer, key_of, schema, vector_options};
+use super::schema::{ANALYZER, Fields, analyzer, example_vector_options, key_of, schema, vector_options};
 use super::{FORMAT_VERSION, FusionParams, IndexDoc, IndexState, SearchIndex};
 
 const MANIFEST: &str = "manifest.json";
 const TEXT_DIR: &str = "text";
 const VECTORS: &str = "vectors.usearch";
+const EXAMPLES: &str = "examples.usearch";
 
 /// The contents of `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,11 @@ pub struct Manifest {
     pub fingerprint: String,
     /// SHA-256 of `vectors.usearch`: the vector file is trusted only if it matches.
     pub vectors_sha256: String,
+    /// Example vectors in `examples.usearch`, and its SHA-256.
+    #[serde(default)]
+    pub example_count: usize,
+    #[serde(default)]
+    pub examples_sha256: String,
 }
 
 impl SearchIndex {
@@ -38,7 +44,7 @@ impl SearchIndex {
     /// only ever replaced whole.
     pub fn open(dir: &Path, embedder_id: &str, dim: usize) -> anyhow::Result<(SearchIndex, IndexState)> {
         remove_debris(dir);
-        let has_files = [MANIFEST, TEXT_DIR, VECTORS].iter().any(|f| dir.join(f).exists());
+        let has_files = [MANIFEST, TEXT_DIR, VECTORS, EXAMPLES].iter().any(|f| dir.join(f).exists());
         if !has_files {
             return Ok((Self::in_memory(dir, embedder_id, dim)?, IndexState::Fresh));
         }
@@ -56,8 +62,8 @@ impl SearchIndex {
     fn in_memory(dir: &Path, embedder_id: &str, dim: usize) -> anyhow::Result<SearchIndex> {
         let (schema, fields) = schema();
         let text = tantivy::Index::create_in_ram(schema);
-        let vectors = usearch::Index::new(&vector_options(dim)).context("creating the vector index")?;
-        let mut index = Self::assemble(dir, embedder_id, dim, fields, text, vectors, "")?;
+        let (vectors, examples) = new_vector_indexes(dim)?;
+        let mut index = Self::assemble(dir, embedder_id, dim, fields, text, (vectors, examples), "")?;
         index.on_disk = false;
         Ok(index)
     }
@@ -76,11 +82,25 @@ impl SearchIndex {
         if hex::encode(Sha256::digest(&bytes)) != manifest.vectors_sha256 {
             bail!("vector file corrupt (checksum differs from the manifest)");
         }
-        let vectors = usearch::Index::new(&vector_options(dim)).context("creating the vector index")?;
+        let (vectors, examples) = new_vector_indexes(dim)?;
         vectors.load_from_buffer(&bytes).map_err(|e| anyhow::anyhow!("vector file unreadable: {e}"))?;
         drop(bytes);
         if vectors.dimensions() != dim || vectors.scalar_kind() != usearch::ScalarKind::F32 {
             bail!("vector file has {} dims or another scalar kind", vectors.dimensions());
+        }
+        let bytes = std::fs::read(dir.join(EXAMPLES)).context("example vector file missing")?;
+        if hex::encode(Sha256::digest(&bytes)) != manifest.examples_sha256 {
+            bail!("example vector file corrupt (checksum differs from the manifest)");
+        }
+        examples.load_from_buffer(&bytes).map_err(|e| anyhow::anyhow!("example vector file unreadable: {e}"))?;
+        drop(bytes);
+        if examples.dimensions() != dim || !examples.multi() || examples.size() != manifest.example_count {
+            bail!(
+                "example vector file has {} dims and {} vectors, the manifest says {dim} and {}",
+                examples.dimensions(),
+                examples.size(),
+                manifest.example_count
+            );
         }
 
         let text = tantivy::Index::open_in_dir(dir.join(TEXT_DIR)).context("text index unreadable")?;
@@ -92,7 +112,8 @@ impl SearchIndex {
         if text.schema() != expected_schema {
             bail!("text index has another schema");
         }
-        let mut index = Self::assemble(dir, embedder_id, dim, fields, text, vectors, &manifest.fingerprint)?;
+        let mut index =
+            Self::assemble(dir, embedder_id, dim, fields, text, (vectors, examples), &manifest.fingerprint)?;
         index.load_names()?;
         let (n_text, n_vec) = (index.names.len(), index.vectors.size());
         if n_text != manifest.doc_count || n_vec != manifest.doc_count {
@@ -135,8 +156,7 @@ impl SearchIndex {
         let (schema, fields) = schema();
         let text = tantivy::Index::create_in_dir(&text_dir, schema)
             .with_context(|| format!("creating the text index in {}", text_dir.display()))?;
-        let vectors = usearch::Index::new(&vector_options(dim)).context("creating the vector index")?;
-        let mut index = Self::assemble(dir, embedder_id, dim, fields, text, vectors, fingerprint)?;
+        let mut index = Self::assemble(dir, embedder_id, dim, fields, text, new_vector_indexes(dim)?, fingerprint)?;
         index.commit()?;
         Ok(index)
     }
@@ -148,7 +168,7 @@ impl SearchIndex {
         dim: usize,
         fields: Fields,
         text: tantivy::Index,
-        vectors: usearch::Index,
+        (vectors, examples): (usearch::Index, usearch::Index),
         fingerprint: &str,
     ) -> anyhow::Result<SearchIndex> {
         text.tokenizers().register(ANALYZER, analyzer());
@@ -163,6 +183,7 @@ impl SearchIndex {
             reader,
             writer: None,
             vectors,
+            examples,
             names: HashMap::new(),
             fingerprint: fingerprint.to_string(),
             fusion: FusionParams::default(),
@@ -191,6 +212,11 @@ impl SearchIndex {
         let mut bytes = vec![0u8; self.vectors.serialized_length()];
         self.vectors.save_to_buffer(&mut bytes).map_err(|e| anyhow::anyhow!("serialising vectors: {e}"))?;
         write_atomically(&self.dir.join(VECTORS), &bytes)?;
+        let mut example_bytes = vec![0u8; self.examples.serialized_length()];
+        self.examples
+            .save_to_buffer(&mut example_bytes)
+            .map_err(|e| anyhow::anyhow!("serialising example vectors: {e}"))?;
+        write_atomically(&self.dir.join(EXAMPLES), &example_bytes)?;
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             embedder_id: self.embedder_id.clone(),
@@ -198,17 +224,35 @@ impl SearchIndex {
             doc_count: self.names.len(),
             fingerprint: self.fingerprint.clone(),
             vectors_sha256: hex::encode(Sha256::digest(&bytes)),
+            example_count: self.examples.size(),
+            examples_sha256: hex::encode(Sha256::digest(&example_bytes)),
         };
         write_atomically(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)?;
         Ok(())
     }
 
-    /// Replaces the whole index with `docs` (each with its embedding) and records `fingerprint`. The
-    /// new index is built in a sibling directory and renamed into place.
+    /// Replaces the whole index with `docs` (each with its embedding, none with examples) and
+    /// records `fingerprint`; see [`SearchIndex::rebuild_with_examples`].
     pub fn rebuild(&mut self, docs: &[(IndexDoc, Vec<f32>)], fingerprint: &str) -> anyhow::Result<()> {
+        self.rebuild_with_examples(docs, &[], fingerprint)
+    }
+
+    /// Replaces the whole index with `docs` (each with its embedding) and records `fingerprint`.
+    /// `example_vectors[i]` holds one vector per example of `docs[i]`; it may be empty when no
+    /// document has examples. The new index is built in a sibling directory and renamed into place.
+    pub fn rebuild_with_examples(
+        &mut self,
+        docs: &[(IndexDoc, Vec<f32>)],
+        example_vectors: &[Vec<Vec<f32>>],
+        fingerprint: &str,
+    ) -> anyhow::Result<()> {
+        if !example_vectors.is_empty() && example_vectors.len() != docs.len() {
+            bail!("{} documents and {} lists of example vectors", docs.len(), example_vectors.len());
+        }
         let mut seen = HashSet::new();
-        for (doc, v) in docs {
+        for (i, (doc, v)) in docs.iter().enumerate() {
             self.check_vector(&doc.name, v)?;
+            self.check_examples(doc, example_vectors.get(i).map_or(&[], Vec::as_slice))?;
             if !seen.insert(doc.name.as_str()) {
                 bail!("tool {:?} appears twice", doc.name);
             }
@@ -216,7 +260,7 @@ impl SearchIndex {
         let tmp = sibling(&self.dir, REBUILD_TAG);
         let built = (|| -> anyhow::Result<()> {
             let mut fresh = Self::create_empty(&tmp, &self.embedder_id, self.dim, fingerprint)?;
-            fresh.bulk_load(docs)?;
+            fresh.bulk_load(docs, example_vectors)?;
             fresh.commit()
         })();
         if let Err(e) = built {
@@ -239,8 +283,8 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Adds many documents to an empty index: text in one writer, vectors on two threads.
-    fn bulk_load(&mut self, docs: &[(IndexDoc, Vec<f32>)]) -> anyhow::Result<()> {
+    /// Adds many documents to an empty index: text in one writer, vectors on up to four threads.
+    fn bulk_load(&mut self, docs: &[(IndexDoc, Vec<f32>)], example_vectors: &[Vec<Vec<f32>>]) -> anyhow::Result<()> {
         let mut keys = Vec::with_capacity(docs.len());
         for (doc, _) in docs {
             let key = self.claim_key(&doc.name)?;
@@ -253,18 +297,30 @@ impl SearchIndex {
         self.vectors
             .reserve_capacity_and_threads(docs.len().max(64), threads)
             .map_err(|e| anyhow::anyhow!("reserving vector space: {e}"))?;
+        let n_examples: usize = example_vectors.iter().map(Vec::len).sum();
+        self.examples
+            .reserve_capacity_and_threads(n_examples.max(64), threads)
+            .map_err(|e| anyhow::anyhow!("reserving example vector space: {e}"))?;
         let chunk = docs.len().div_ceil(threads).max(1);
-        let vectors = &self.vectors;
+        let (vectors, examples) = (&self.vectors, &self.examples);
+        let no_examples: &[Vec<f32>] = &[];
         std::thread::scope(|s| {
             let handles: Vec<_> = docs
                 .chunks(chunk)
                 .zip(keys.chunks(chunk))
-                .map(|(ds, ks)| {
+                .enumerate()
+                .map(|(c, (ds, ks))| {
                     s.spawn(move || -> anyhow::Result<()> {
-                        for ((doc, v), k) in ds.iter().zip(ks) {
+                        for (i, ((doc, v), k)) in ds.iter().zip(ks).enumerate() {
                             vectors
                                 .add(*k, v.as_slice())
                                 .map_err(|e| anyhow::anyhow!("adding the vector of {:?}: {e}", doc.name))?;
+                            let exs = example_vectors.get(c * chunk + i).map_or(no_examples, Vec::as_slice);
+                            for e in exs {
+                                examples
+                                    .add(*k, e.as_slice())
+                                    .map_err(|e| anyhow::anyhow!("adding an example of {:?}: {e}", doc.name))?;
+                            }
                         }
                         Ok(())
                     })
@@ -273,6 +329,14 @@ impl SearchIndex {
             handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("a vector thread panicked"))?)
         })
     }
+}
+
+/// An empty description index and an empty (multi-key) example index.
+fn new_vector_indexes(dim: usize) -> anyhow::Result<(usearch::Index, usearch::Index)> {
+    Ok((
+        usearch::Index::new(&vector_options(dim)).context("creating the vector index")?,
+        usearch::Index::new(&example_vector_options(dim)).context("creating the example vector index")?,
+    ))
 }
 
 const REBUILD_TAG: &str = "rebuild";

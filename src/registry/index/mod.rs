@@ -37,8 +37,9 @@ pub use disk::Manifest;
 use schema::{Fields, key_of};
 pub use search::FusionParams;
 
-/// Version of the on-disk layout; an index of another version is rebuilt.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout; an index of another version is rebuilt. 2: example requests
+/// (a text field and `examples.usearch`).
+pub const FORMAT_VERSION: u32 = 2;
 /// Below this hybrid score, no registered tool fits the request (the caller synthesises one).
 ///
 /// Why 0.5: it is chosen for precision, because a wrongly reused tool answers wrongly without a
@@ -63,6 +64,10 @@ pub struct IndexDoc {
     /// Parameters: name and description of each.
     #[serde(default)]
     pub params: Vec<ParamDoc>,
+    /// Example requests (see `registry::examples`): words for BM25 here, one vector each beside
+    /// the description's.
+    #[serde(default)]
+    pub examples: Vec<String>,
 }
 
 /// One parameter of a tool, as the index sees it.
@@ -75,7 +80,7 @@ pub struct ParamDoc {
 impl IndexDoc {
     /// A tool with a description and no parameters.
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> IndexDoc {
-        IndexDoc { name: name.into(), description: description.into(), params: Vec::new() }
+        IndexDoc { name: name.into(), description: description.into(), params: Vec::new(), examples: Vec::new() }
     }
 
     /// The text to embed for this tool: its name as words, then its description, then its
@@ -108,6 +113,9 @@ impl IndexDoc {
         parts.join("\n")
     }
 }
+
+/// One tool's example vectors, one per example, in its examples' order.
+pub type ExampleVectors = Vec<Vec<f32>>;
 
 /// Which signals rank the hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -154,6 +162,9 @@ pub struct Hit {
     pub bm25: Option<f32>,
     /// Cosine similarity of the query and tool embeddings, when a query embedding was given.
     pub cosine: Option<f32>,
+    /// Best cosine of the query and the tool's example requests, when it has any and a query
+    /// embedding was given.
+    pub example_cosine: Option<f32>,
 }
 
 /// What [`SearchIndex::open`] found on disk.
@@ -180,6 +191,8 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: Option<IndexWriter<TantivyDocument>>,
     vectors: usearch::Index,
+    /// Example vectors, several per tool key.
+    examples: usearch::Index,
     /// Vector key → tool name, for every document.
     names: HashMap<u64, String>,
     fingerprint: String,
@@ -217,6 +230,11 @@ impl SearchIndex {
     /// Sets the fingerprint the next [`SearchIndex::commit`] records.
     pub fn set_fingerprint(&mut self, fingerprint: impl Into<String>) {
         self.fingerprint = fingerprint.into();
+    }
+
+    /// Number of example vectors in the index (committed or not).
+    pub fn example_count(&self) -> usize {
+        self.examples.size()
     }
 
     /// Number of tools in the index (committed or not).
@@ -273,6 +291,9 @@ impl SearchIndex {
         d.add_text(self.fields.name_words, name_as_text(&doc.name));
         d.add_text(self.fields.description, &doc.description);
         d.add_text(self.fields.params, doc.params_text());
+        for e in &doc.examples {
+            d.add_text(self.fields.examples, e);
+        }
         d
     }
 
@@ -284,19 +305,45 @@ impl SearchIndex {
         }
     }
 
-    fn reserve_for(&self, n: usize) -> anyhow::Result<()> {
-        if self.vectors.capacity() < n {
-            self.vectors
-                .reserve(n.max(self.vectors.capacity() * 2).max(64))
+    fn reserve_for(vectors: &usearch::Index, n: usize) -> anyhow::Result<()> {
+        if vectors.capacity() < n {
+            vectors
+                .reserve(n.max(vectors.capacity() * 2).max(64))
                 .map_err(|e| anyhow::anyhow!("reserving vector space: {e}"))?;
         }
         Ok(())
     }
 
-    /// Adds a tool, or replaces the tool of the same name. Visible to search after [`SearchIndex::commit`]
-    /// for BM25, at once for vectors.
+    /// Checks that `example_vectors` has one vector per example of `doc`.
+    fn check_examples(&self, doc: &IndexDoc, example_vectors: &[Vec<f32>]) -> anyhow::Result<()> {
+        if example_vectors.len() != doc.examples.len() {
+            bail!(
+                "tool {:?} has {} examples and {} example vectors",
+                doc.name,
+                doc.examples.len(),
+                example_vectors.len()
+            );
+        }
+        example_vectors.iter().try_for_each(|v| self.check_vector(&doc.name, v))
+    }
+
+    /// Adds a tool without examples, or replaces the tool of the same name (see
+    /// [`SearchIndex::upsert_with_examples`]).
     pub fn upsert(&mut self, doc: &IndexDoc, embedding: &[f32]) -> anyhow::Result<()> {
+        self.upsert_with_examples(doc, embedding, &[])
+    }
+
+    /// Adds a tool with one vector per example of `doc`, or replaces the tool of the same name
+    /// (its examples too). Visible to search after [`SearchIndex::commit`] for BM25, at once for
+    /// vectors.
+    pub fn upsert_with_examples(
+        &mut self,
+        doc: &IndexDoc,
+        embedding: &[f32],
+        example_vectors: &[Vec<f32>],
+    ) -> anyhow::Result<()> {
         self.check_vector(&doc.name, embedding)?;
+        self.check_examples(doc, example_vectors)?;
         let key = self.claim_key(&doc.name)?;
         let text_doc = self.text_doc(doc, key);
         let name_field = self.fields.name;
@@ -306,8 +353,15 @@ impl SearchIndex {
         if self.vectors.contains(key) {
             self.vectors.remove(key).map_err(|e| anyhow::anyhow!("replacing the vector of {:?}: {e}", doc.name))?;
         }
-        self.reserve_for(self.vectors.size() + 1)?;
+        Self::reserve_for(&self.vectors, self.vectors.size() + 1)?;
         self.vectors.add(key, embedding).map_err(|e| anyhow::anyhow!("adding the vector of {:?}: {e}", doc.name))?;
+        if self.examples.contains(key) {
+            self.examples.remove(key).map_err(|e| anyhow::anyhow!("replacing the examples of {:?}: {e}", doc.name))?;
+        }
+        Self::reserve_for(&self.examples, self.examples.size() + example_vectors.len())?;
+        for v in example_vectors {
+            self.examples.add(key, v).map_err(|e| anyhow::anyhow!("adding an example of {:?}: {e}", doc.name))?;
+        }
         self.names.insert(key, doc.name.clone());
         Ok(())
     }
@@ -321,6 +375,9 @@ impl SearchIndex {
         let name_field = self.fields.name;
         self.writer()?.delete_term(Term::from_field_text(name_field, name));
         self.vectors.remove(key).map_err(|e| anyhow::anyhow!("removing the vector of {name:?}: {e}"))?;
+        if self.examples.contains(key) {
+            self.examples.remove(key).map_err(|e| anyhow::anyhow!("removing the examples of {name:?}: {e}"))?;
+        }
         self.names.remove(&key);
         Ok(true)
     }

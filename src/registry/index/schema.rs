@@ -17,6 +17,7 @@ pub(super) struct Fields {
     pub(super) name_words: Field,
     pub(super) description: Field,
     pub(super) params: Field,
+    pub(super) examples: Field,
 }
 
 pub(super) fn schema() -> (Schema, Fields) {
@@ -29,7 +30,8 @@ pub(super) fn schema() -> (Schema, Fields) {
         key: sb.add_u64_field("key", FAST),
         name_words: sb.add_text_field("name_words", words.clone()),
         description: sb.add_text_field("description", words.clone()),
-        params: sb.add_text_field("params", words),
+        params: sb.add_text_field("params", words.clone()),
+        examples: sb.add_text_field("examples", words),
     };
     (sb.build(), fields)
 }
@@ -71,4 +73,13 @@ pub(super) fn vector_options(dim: usize) -> usearch::IndexOptions {
         expansion_search: 0,
         multi: false,
     }
+}
+
+/// The example vectors: several per key (the tool's), so that removing a tool's key removes all
+/// of its examples, and a search hit names the tool directly.
+/// Built with half the default insertion effort: a tool has tens of examples, so an index has
+/// many more of them than descriptions, and a missed neighbour costs little when the tool's
+/// other examples are found.
+pub(super) fn example_vector_options(dim: usize) -> usearch::IndexOptions {
+    usearch::IndexOptions { multi: true, expansion_add: 64, ..vector_options(dim) }
 }
