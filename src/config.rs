@@ -130,11 +130,12 @@ impl SearchConfig {
     }
 }
 
-/// `file` parsed as JSON; `None` when it does not exist.
+/// `file` parsed as JSON; `None` when it does not exist (or its directory is not one: the home
+/// itself is then unusable, which opening the store reports as a `store` error).
 fn read_json(file: &Path) -> std::result::Result<Option<serde_json::Value>, String> {
     match std::fs::read_to_string(file) {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| format!("{}: {e}", file.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", file.display())),
     }
 }

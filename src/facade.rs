@@ -416,7 +416,10 @@ impl Toolsmith {
     /// A number that changes whenever the set of tools does, whichever process changed it: a
     /// face caching the list compares it to know when to reload (and tell its clients).
     pub async fn tools_generation(&self) -> Result<u64> {
-        on_store(&self.inner.store, Store::generation).await
+        on_store(&self.inner.store, |st| {
+            Ok(st.generation()? + crate::agent::composite::Composites::new(st).generation()?)
+        })
+        .await
     }
 
     /// Let a tool read `dir` on every run (`revoke`: no longer); its grants after the change.

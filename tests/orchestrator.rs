@@ -384,9 +384,22 @@ async fn a_workflow_run_often_becomes_a_composite_tool_that_runs_end_to_end() {
     assert_eq!(server.chat_requests().len() - before, 2, "plan and one extraction");
     assert!(server.chat_requests()[before].user().contains("make_list_then_sum_list"));
 
-    // Deleting one of its tools deletes the composite.
+    // Run directly with its arguments (as an MCP tool of its own is): no model involved.
+    let asked = server.chat_requests().len();
+    let out = ts
+        .run_composite("make_list_then_sum_list", json!({"n": 5}).as_object().unwrap(), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(out.result.get(), "15");
+    assert_eq!(server.chat_requests().len(), asked);
+    let (_, schema) = ts.composite_tools_with_schemas().await.unwrap().remove(0);
+    assert_eq!(schema["required"], json!(["n"]), "values comes from make_list: {schema}");
+
+    // Deleting one of its tools deletes the composite, and the tool list's generation moves.
+    let generation = ts.tools_generation().await.unwrap();
     assert!(ts.delete_tool("sum_list").await.unwrap());
     assert!(ts.composite_tools().await.unwrap().is_empty());
+    assert!(ts.tools_generation().await.unwrap() > generation);
 }
 
 #[tokio::test]

@@ -150,10 +150,24 @@ impl<'a> Composites<'a> {
                     tx.execute("INSERT INTO composite_steps VALUES (?1, ?2, ?3)", params![c.name, i as i64, s.tool])
                         .map_err(db)?;
                 }
+                bump_generation(&tx).map_err(db)?;
                 tx.commit().map_err(db)?;
                 Ok(())
             })
             .map_err(crate::Error::from)?
+    }
+
+    /// A counter bumped whenever a composite is added or deleted (the MCP server lists
+    /// composites as tools and announces changes by it). Kept apart from the store's generation,
+    /// which the search index matches: composites are not in the index.
+    pub fn generation(&self) -> Result<u64, StoreError> {
+        self.store
+            .with_connection(|c| {
+                c.query_row("SELECT value FROM meta WHERE key = 'composites_generation'", [], |r| r.get::<_, String>(0))
+                    .optional()
+            })?
+            .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
+            .map_err(db)
     }
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<WithEmbedding> {
@@ -220,11 +234,21 @@ impl<'a> Composites<'a> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let n = tx.execute("DELETE FROM composite_tools WHERE name = ?1", [name])?;
                 tx.execute("DELETE FROM composite_steps WHERE composite = ?1", [name])?;
+                bump_generation(&tx)?;
                 tx.commit()?;
                 Ok(n > 0)
             })?
             .map_err(db)
     }
+}
+
+fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO meta VALUES ('composites_generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [],
+    )?;
+    Ok(())
 }
 
 /// The argument mapping of a pattern, learned from its logged occurrences: for step `i > 0`,

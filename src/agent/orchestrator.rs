@@ -732,6 +732,72 @@ impl Toolsmith {
         self.promote(&p, name).await
     }
 
+    /// Run a composite tool with the arguments of its steps given directly (no model): a step's
+    /// parameter mapped to the previous result gets it, every other one is taken from `args` by
+    /// name. The last step's output, with every step's printout and time.
+    pub async fn run_composite(&self, name: &str, args: &Map<String, Value>, run: RunOptions) -> Result<RunOutput> {
+        let (st, n) = (self.store().clone(), name.to_string());
+        let c =
+            blocking(move || Composites::new(&st).get(&n)).await??.ok_or_else(|| Error::NotFound(name.to_string()))?;
+        let (mut previous, mut stdout, mut elapsed, mut last) = (None::<Value>, String::new(), 0.0, None);
+        for s in &c.steps {
+            let rec = self
+                .get_tool_by_name(&s.tool)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("{} (a step of {name})", s.tool)))?;
+            let mut a = Map::new();
+            for p in rec.parameters.get("properties").and_then(Value::as_object).into_iter().flat_map(|m| m.keys()) {
+                match (s.inputs.get(p), &previous) {
+                    (Some(ArgSource::Previous), Some(prev)) => {
+                        a.insert(p.clone(), prev.clone());
+                    }
+                    _ => {
+                        if let Some(v) = args.get(p) {
+                            a.insert(p.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            let out = self.run_tool(&s.tool, &Value::Object(a).to_string(), run.clone()).await?;
+            previous = serde_json::from_str(out.result.get()).ok();
+            stdout.push_str(&out.stdout);
+            elapsed += out.elapsed_ms;
+            last = Some(out);
+        }
+        let last = last.ok_or_else(|| Error::Internal(format!("composite {name} has no steps")))?;
+        Ok(RunOutput { result: last.result, stdout, elapsed_ms: elapsed })
+    }
+
+    /// Every composite tool with the JSON Schema of the arguments [`Toolsmith::run_composite`]
+    /// takes: its steps' parameters that do not come from the previous step.
+    pub async fn composite_tools_with_schemas(&self) -> Result<Vec<(CompositeTool, Value)>> {
+        let mut out = Vec::new();
+        for c in self.composite_tools().await? {
+            let (mut props, mut required) = (Map::new(), Vec::<Value>::new());
+            for (i, s) in c.steps.iter().enumerate() {
+                let Some(rec) = self.get_tool_by_name(&s.tool).await? else { continue };
+                let req: Vec<&str> = rec
+                    .parameters
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                for (p, schema) in rec.parameters.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                    if i > 0 && s.inputs.get(p) == Some(&ArgSource::Previous) {
+                        continue;
+                    }
+                    props.entry(p.clone()).or_insert_with(|| schema.clone());
+                    if req.contains(&p.as_str()) && !required.iter().any(|r| r == p) {
+                        required.push(Value::String(p.clone()));
+                    }
+                }
+            }
+            let schema = serde_json::json!({"type": "object", "properties": props, "required": required});
+            out.push((c, schema));
+        }
+        Ok(out)
+    }
+
     /// Every composite tool.
     pub async fn composite_tools(&self) -> Result<Vec<CompositeTool>> {
         let st = self.store().clone();

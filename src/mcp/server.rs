@@ -288,14 +288,20 @@ impl Server {
         self.drive(call, job).await
     }
 
-    /// Every tool in `tools/list` order: the built-ins, then the registered ones by name.
+    /// Every tool in `tools/list` order: the built-ins, then the registered ones and the
+    /// composite tools by name.
     async fn all_tools(&self) -> Result<(Arc<Vec<Tool>>, usize)> {
         let generation = self.inner.ts.tools_generation().await?;
         let cached = self.inner.listing.lock().expect("not poisoned").clone();
         let registered = match cached {
             Some((g, tools)) if g == generation => tools,
             _ => {
-                let tools: Vec<Tool> = self.inner.ts.get_all_tools().await?.iter().map(as_mcp_tool).collect();
+                let mut tools: Vec<Tool> = self.inner.ts.get_all_tools().await?.iter().map(as_mcp_tool).collect();
+                for (c, schema) in self.inner.ts.composite_tools_with_schemas().await? {
+                    tools.push(as_mcp_composite(&c, schema));
+                }
+                // One order for tools and composites: `after:NAME` cursors rely on it.
+                tools.sort_by(|a, b| a.name.cmp(&b.name));
                 let tools = Arc::new(tools);
                 *self.inner.listing.lock().expect("not poisoned") = Some((generation, tools.clone()));
                 tools
@@ -327,7 +333,17 @@ impl Server {
             return (b.handler)(call, args).await;
         }
         let args = serde_json::to_string(&args).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        match self.run(&name, &args, Limits::default(), None).await {
+        let mut ran = self.run(&name, &args, Limits::default(), None).await;
+        if matches!(ran, Err(Error::NotFound(_))) {
+            let args: serde_json::Map<String, Value> = serde_json::from_str(&args).unwrap_or_default();
+            let opts = RunOptions { grants: self.inner.opts.grants.clone(), ..RunOptions::default() };
+            ran = match self.inner.ts.run_composite(&name, &args, opts).await {
+                // Not a composite either: the tool's own answer stands.
+                Err(Error::NotFound(n)) if n == name => ran,
+                other => other,
+            };
+        }
+        match ran {
             Ok(out) => Ok(success(&out).into()),
             Err(Error::NotFound(_)) => Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}: see tools/list, or search_tools"),
@@ -359,6 +375,18 @@ fn as_mcp_tool(t: &ToolRecord) -> Tool {
     let Value::Object(output) = output else { unreachable!("an object literal") };
     Tool::new(t.name.clone(), t.docstring.clone(), Arc::new(input))
         .with_raw_output_schema(Arc::new(output))
+        .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).open_world(false))
+}
+
+/// A composite tool as an MCP tool: its steps' arguments (those not passed along) in, the last
+/// step's output out.
+fn as_mcp_composite(c: &crate::agent::CompositeTool, schema: Value) -> Tool {
+    let input = match schema {
+        Value::Object(m) => m,
+        _ => serde_json::Map::from_iter([("type".to_string(), json!("object"))]),
+    };
+    let description = format!("{} (a composite tool: {})", c.description, c.tools().join(" → "));
+    Tool::new(c.name.clone(), description, Arc::new(input))
         .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).open_world(false))
 }
 
