@@ -195,8 +195,11 @@ impl Toolsmith {
         let config = &self.inner.config;
         let db = config.paths.db_path();
         let cache_conn = move || {
-            rusqlite::Connection::open(&db)
-                .map_err(|e| Error::Internal(format!("opening {} for the embedding cache: {e}", db.display())))
+            let conn = rusqlite::Connection::open(&db)
+                .map_err(|e| Error::Internal(format!("opening {} for the embedding cache: {e}", db.display())))?;
+            // Other processes write the same database: wait for their locks as the store does.
+            let _ = conn.busy_timeout(std::time::Duration::from_secs(10));
+            Ok(conn)
         };
         match config.embedder {
             EmbedderChoice::Local => {
