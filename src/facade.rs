@@ -194,7 +194,7 @@ impl Toolsmith {
     async fn embedder(&self) -> Result<Arc<dyn AsyncEmbedder>> {
         let config = &self.inner.config;
         let db = config.paths.db_path();
-        let cache_conn = move || {
+        let cache_conn = move || -> Result<rusqlite::Connection> {
             let conn = rusqlite::Connection::open(&db)
                 .map_err(|e| Error::Internal(format!("opening {} for the embedding cache: {e}", db.display())))?;
             // Other processes write the same database: wait for their locks as the store does.
