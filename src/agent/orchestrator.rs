@@ -210,19 +210,24 @@ impl Toolsmith {
         let session = session.map(str::to_string);
         let (stored, patterns, previous_tool) = blocking(move || -> Result<_> {
             let composites = Composites::new(&st).all_with_embeddings()?;
-            let patterns = if steps {
-                let registered: std::collections::HashSet<String> = st.all()?.into_iter().map(|t| t.name).collect();
-                WorkflowTracker::new(&st)
-                    .get_workflow_patterns(2, 20)?
-                    .into_iter()
-                    .filter(|p| p.tools.iter().all(|t| registered.contains(t)))
-                    .take(5)
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let mut patterns = Vec::new();
+            if steps {
+                // Only what can run: every tool of the pattern still registered.
+                for p in WorkflowTracker::new(&st).get_workflow_patterns(2, 20)? {
+                    if patterns.len() == 5 {
+                        break;
+                    }
+                    let mut runnable = true;
+                    for t in &p.tools {
+                        runnable = runnable && st.exists(t)?;
+                    }
+                    if runnable {
+                        patterns.push(p);
+                    }
+                }
+            }
             let previous = match &session {
-                Some(s) => Traces::new(&st).last_tool(s)?,
+                Some(s) => Traces::new(&st).last_answered(s)?.map(|(_, tool)| tool),
                 None => None,
             };
             Ok((composites, patterns, previous))

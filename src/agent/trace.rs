@@ -134,7 +134,8 @@ impl<'a> Traces<'a> {
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 
-    /// The request and tool of the session's latest successful one-tool request.
+    /// The request and tool of the session's latest successful request ("do the same for 7"
+    /// means that tool).
     pub fn last_answered(&self, session: &str) -> Result<Option<(String, String)>, StoreError> {
         self.store
             .with_connection(|c| {
@@ -143,21 +144,6 @@ impl<'a> Traces<'a> {
                      ORDER BY created_at DESC, rowid DESC LIMIT 1",
                     [session],
                     |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-            })?
-            .map_err(db)
-    }
-
-    /// The tool of the session's latest successful request: "do the same for 7" means it.
-    pub fn last_tool(&self, session: &str) -> Result<Option<String>, StoreError> {
-        self.store
-            .with_connection(|c| {
-                c.query_row(
-                    "SELECT tool_name FROM traces WHERE session_id = ?1 AND success = 1 AND tool_name IS NOT NULL
-                     ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                    [session],
-                    |r| r.get(0),
                 )
                 .optional()
             })?
