@@ -89,6 +89,8 @@ pub struct ToolDetail {
     pub usage: Usage,
     /// Directories it may read on every run (`toolsmith tools grant`), besides what a caller grants.
     pub grants: Vec<String>,
+    /// Example requests search matches beside the docstring (`toolsmith tools examples`).
+    pub examples: Vec<crate::registry::examples::Example>,
 }
 
 /// What `toolsmith tune threshold` found and did.
@@ -403,7 +405,8 @@ impl Toolsmith {
             let tool = st.get(&name)?.ok_or_else(|| Error::NotFound(name.clone()))?;
             let usage = st.usage(&name, RERANK_RECENT)?;
             let grants = st.grants(&name)?;
-            Ok(ToolDetail { tool, usage, grants })
+            let examples = st.examples(&name)?;
+            Ok(ToolDetail { tool, usage, grants, examples })
         })
         .await?
     }

@@ -89,6 +89,8 @@ async fn examples_are_stored_with_the_tool_survive_restart_and_go_with_it() {
 
     let ts = open(home.path()).await;
     assert_eq!(texts(ts.tool_examples("profit_margins").await.unwrap()), MARGIN_EXAMPLES);
+    // What `tools show` and MCP get_tool print carries them too.
+    assert_eq!(texts(ts.get_tool("profit_margins").await.unwrap().examples), MARGIN_EXAMPLES);
     assert!(ts.registry().await.unwrap().take_rebuilt().is_none(), "the index matched the store");
     assert_eq!(index_on_disk(home.path()).example_count(), 3);
 

@@ -116,6 +116,61 @@ macro_rules! both_modes {
 
 fn nothing(_: &Ran, _: &Path) {}
 
+const MAKE_LIST: &str = "def make_list(n: int) -> list:\n    \"\"\"Make the list of the whole numbers from 1 to n.\"\"\"\n    return list(range(1, n + 1))\n";
+const SUM_LIST: &str =
+    "def sum_list(values: list) -> int:\n    \"\"\"Add up a list of numbers.\"\"\"\n    return sum(values)\n";
+
+/// A home holding `make_list`, `sum_list` and the composite `make_list_then_sum_list`, promoted
+/// from three sessions that ran one after the other (so `values` is learned to come from
+/// `make_list`), made through the library as the agent makes it.
+fn home_with_a_composite(home: &Path) {
+    use toolsmith::executor::RunOptions;
+    use toolsmith::synthesis::{Candidate, VerifyMode};
+    use toolsmith::{CreateOptions, Toolsmith, Usage};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = toolsmith::Config::from_env().unwrap().with_home(home);
+        let ts = Toolsmith::open(config, Usage::OneShot).await.unwrap();
+        let opts = CreateOptions { verify: VerifyMode::WasmOnly, ..CreateOptions::default() };
+        for (name, code, test) in
+            [("make_list", MAKE_LIST, "make_list(2) == [1, 2]"), ("sum_list", SUM_LIST, "sum_list([1, 2]) == 3")]
+        {
+            let c = Candidate {
+                name: name.into(),
+                code: code.into(),
+                tests: format!("from {name} import {name}\n\ndef test_it():\n    assert {test}\n"),
+                ..Candidate::default()
+            };
+            ts.create_tool(&c, opts, &|_| {}).await.unwrap();
+        }
+        for n in 2..5 {
+            let run = || RunOptions { session_id: Some(format!("s{n}")), ..RunOptions::default() };
+            ts.run_tool("make_list", &json!({"n": n}).to_string(), run()).await.unwrap();
+            let values: Vec<i64> = (1..=n).collect();
+            ts.run_tool("sum_list", &json!({"values": values}).to_string(), run()).await.unwrap();
+        }
+        let patterns = ts.get_workflow_patterns(3, 10).await.unwrap();
+        let p = patterns.iter().find(|p| p.tools == ["make_list", "sum_list"]).expect("the pattern is mined");
+        ts.promote(p, None).await.unwrap();
+    });
+}
+
+fn composite_in(mode: &str) {
+    let home = tempfile::tempdir().unwrap();
+    home_with_a_composite(home.path());
+    scenario("composite", mode, "wasm-only", home.path());
+}
+
+#[test]
+fn a_composite_tool_is_an_mcp_tool_of_its_own_legacy() {
+    composite_in("legacy");
+}
+
+#[test]
+fn a_composite_tool_is_an_mcp_tool_of_its_own_2026() {
+    composite_in("2026-07-28");
+}
+
 /// The server logged the cancellation at the stage it stopped, and only the second, quick
 /// `slow_double` is in the store once the server is gone.
 fn cancelled_cleanly(ran: &Ran, home: &Path) {

@@ -6,16 +6,15 @@
 //! only the tool, exactly as a real call would; its exceptions go back by type and message.
 
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
-use crate::stock::{self, Msg};
+use crate::stock;
 use crate::{CallError, ErrorKind, Grant, Limits, Shared, State, ToolUnderTest};
 
 /// What a test run's instance needs to call the tool.
 pub(crate) struct Judge {
     shared: Arc<Shared>,
-    dropper: Sender<Msg>,
+    dropper: stock::Dropper,
     code: Arc<[u8]>,
     function: String,
     grants: Vec<Grant>,
@@ -37,7 +36,7 @@ impl Counter {
 impl Judge {
     pub(crate) fn new(
         shared: &Arc<Shared>,
-        dropper: Sender<Msg>,
+        dropper: stock::Dropper,
         tool: ToolUnderTest<'_>,
         grants: &[Grant],
         limits: &Limits,

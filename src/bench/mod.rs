@@ -314,7 +314,18 @@ pub struct MemoryReport {
     pub rss_idle_bytes: u64,
     /// After `calls` more calls (2 callers), idle again.
     pub rss_after_calls_bytes: u64,
+    /// Idle after each quarter of the calls: flat from the first quarter on when nothing grows
+    /// with the number of calls (what rises before is the instance pool warming up, bounded by
+    /// its slots).
+    pub rss_by_calls: Vec<RssPoint>,
     pub calls_per_s: f64,
+}
+
+/// Resident memory after so many calls.
+#[derive(Debug, Clone, Serialize)]
+pub struct RssPoint {
+    pub calls: usize,
+    pub rss_bytes: u64,
 }
 
 /// Register `n` variants of the `add` tool (`add_0`, …), compiled but not tested (what is measured
@@ -356,16 +367,23 @@ pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Resu
     add_variants(&ts, tools, true).await?;
     rt.wait_for_stock(Duration::from_secs(5));
     let rss_idle_bytes = search::rss_bytes();
-    let rate = sustained(&ts, 2, calls).await?;
-    rt.wait_for_stock(Duration::from_secs(5));
-    let rss_after_calls_bytes = search::rss_bytes();
+    let (mut rss_by_calls, mut done, mut busy) = (vec![], 0, 0.0);
+    for quarter in 1..=4 {
+        let upto = calls * quarter / 4;
+        let rate = sustained(&ts, 2, upto - done).await?;
+        busy += (upto - done) as f64 / rate.calls_per_s.max(f64::MIN_POSITIVE);
+        done = upto;
+        rt.wait_for_stock(Duration::from_secs(5));
+        rss_by_calls.push(RssPoint { calls: done, rss_bytes: search::rss_bytes() });
+    }
     Ok(MemoryReport {
         tools,
         calls,
         rss_empty_bytes,
         rss_idle_bytes,
-        rss_after_calls_bytes,
-        calls_per_s: rate.calls_per_s,
+        rss_after_calls_bytes: rss_by_calls.last().map_or(rss_idle_bytes, |p| p.rss_bytes),
+        rss_by_calls,
+        calls_per_s: done as f64 / busy.max(f64::MIN_POSITIVE),
     })
 }
 

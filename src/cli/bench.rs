@@ -198,12 +198,10 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                 println!("resident memory of a serving process (MiB):");
                 println!("  baseline, runtime + embedder + index, no tools: {:>8.1}", mb(r.rss_empty_bytes));
                 println!("  {} tools registered, each run once, idle:    {:>8.1}", r.tools, mb(r.rss_idle_bytes));
-                println!(
-                    "  after {} more calls ({:.0}/s), idle:       {:>8.1}",
-                    r.calls,
-                    r.calls_per_s,
-                    mb(r.rss_after_calls_bytes)
-                );
+                for p in &r.rss_by_calls {
+                    println!("  after {:>7} more calls, idle:                {:>8.1}", p.calls, mb(p.rss_bytes));
+                }
+                println!("  ({:.0} calls/s, 2 callers)", r.calls_per_s);
             }
         }
         What::Agent { requests, tools, json } => {

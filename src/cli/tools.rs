@@ -141,6 +141,12 @@ async fn run_cmd(cmd: Cmd, config: Config) -> Result<ExitCode, toolsmith::Error>
                 if !d.grants.is_empty() {
                     println!("reads on every run: {}", terminal_safe(&d.grants.join(", ")));
                 }
+                if !d.examples.is_empty() {
+                    println!("example requests ({}):", d.examples.len());
+                    for e in &d.examples {
+                        println!("  {}", terminal_safe(&e.text));
+                    }
+                }
                 println!("\n# {}\n{}", t.file_path, terminal_safe(&t.code));
             }
         }

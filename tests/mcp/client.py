@@ -528,6 +528,28 @@ async def grants() -> None:
                                 data_files={"../escape.txt": "x"}), "invalid_arguments")
 
 
+async def composite() -> None:
+    """The home holds make_list, sum_list and the composite make_list_then_sum_list."""
+    changes = Changes()
+    async with anyio.create_task_group() as tg:
+        async with client(message_handler=changes.handler) as c:
+            await watch_changes(c, changes, tg)
+            tools = {t.name: t for t in await all_tools(c)}
+            comp = tools.get("make_list_then_sum_list")
+            check(comp is not None, f"the composite is listed: {sorted(tools)}")
+            check("composite" in (comp.description or ""), f"says what it is: {comp.description}")
+            check(comp.input_schema.get("required") == ["n"], f"values comes from make_list: {comp.input_schema}")
+            out = ok(await c.call_tool("make_list_then_sum_list", {"n": 5}))
+            check(out["result"] == 15, f"ran both steps: {out}")
+            failed(await c.call_tool("make_list_then_sum_list", {"n": "five"}), "invalid_arguments")
+            before = changes.count
+            ok(await c.call_tool("delete_tool", {"name": "sum_list"}))
+            await changes.wait_for(before + 1)
+            names = [t.name for t in await all_tools(c)]
+            check("make_list_then_sum_list" not in names, f"gone with its tool: {names}")
+            tg.cancel_scope.cancel()
+
+
 async def docker() -> None:
     async with client() as c:
         progress: list[str] = []
@@ -543,7 +565,7 @@ async def docker() -> None:
         check(out["result"] == 42, f"{out}")
 
 
-SCENARIOS = {f.__name__: f for f in [lifecycle, bad_input, cancel, concurrent, sampling, grants, docker]}
+SCENARIOS = {f.__name__: f for f in [lifecycle, bad_input, cancel, concurrent, sampling, grants, composite, docker]}
 
 
 def main() -> None:
