@@ -301,8 +301,13 @@ fn eval_cli_prints_the_json_figures() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, ["top1", "top5", "mrr", "p50_ms", "p99_ms", "n"]);
+    assert_eq!(keys, ["top1", "top5", "mrr", "p50_ms", "p99_ms", "n", "threshold_curve"]);
     assert_eq!((v["top1"].as_f64(), v["mrr"].as_f64(), v["n"].as_u64()), (Some(0.5), Some(0.5), Some(6)));
+    // The curve's shares only fall as the threshold rises.
+    let curve = v["threshold_curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 66);
+    let found: Vec<f64> = curve.iter().map(|p| p["expected_at_or_above"].as_f64().unwrap()).collect();
+    assert!(found.windows(2).all(|w| w[0] >= w[1]) && found[0] > 0.0, "{found:?}");
 }
 
 #[test]

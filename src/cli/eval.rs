@@ -106,7 +106,7 @@ async fn retrieval(a: RetrievalArgs, config: Config) -> anyhow::Result<ExitCode>
 
     if a.json {
         let object = |r: &RetrievalReport| {
-            let mut v = serde_json::json!({"top1": r.top1, "top5": r.top5, "mrr": r.mrr, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "n": r.n});
+            let mut v = serde_json::json!({"top1": r.top1, "top5": r.top5, "mrr": r.mrr, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "n": r.n, "threshold_curve": r.threshold_curve});
             if with_history {
                 v["examples_per_tool"] = r.examples_per_tool.into();
                 v["examples"] = r.examples.into();
