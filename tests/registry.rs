@@ -1040,3 +1040,31 @@ fn registration_killed_at_random_points_is_all_or_nothing() {
         stats.index_debris
     );
 }
+
+/// Processes creating one home at once: the database is in rollback-journal mode until the first
+/// connection makes it WAL, where SQLite answers some conflicts with "database is locked" at
+/// once. Threads stand for processes here (each store has its own connections and lock file
+/// descriptor, as a process has).
+#[test]
+fn many_stores_creating_one_home_at_once_all_open_it() {
+    for round in 0..20 {
+        let home = tempfile::tempdir().unwrap();
+        let paths = Paths { home: home.path().to_path_buf(), cache: home.path().join("cache") };
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let (paths, barrier) = (paths.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let st =
+                        toolsmith::registry::Store::open(&paths.db_path(), &paths.tools_dir(), &paths.lock_file())?;
+                    st.count()
+                })
+            })
+            .collect();
+        for t in opened {
+            let n = t.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(n, 0);
+        }
+    }
+}

@@ -139,7 +139,7 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                 super::print_json(&report);
             } else {
                 println!(
-                    "{:>7} {:>8} {:>9} {:>17} {:>17} {:>17} {:>17} {:>7}  {}",
+                    "{:>7} {:>8} {:>9} {:>17} {:>17} {:>17} {:>17} {:>7}  queries/s by threads",
                     "tools",
                     "build s",
                     "index MB",
@@ -148,7 +148,6 @@ pub async fn run(args: Args, config: Config) -> anyhow::Result<ExitCode> {
                     "bm25 p50/p99",
                     "brute p50/p99",
                     "recall",
-                    "queries/s by threads"
                 );
                 for r in &report.rows {
                     let emb = match (r.with_embedding_p50_ms, r.with_embedding_p99_ms) {

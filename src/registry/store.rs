@@ -335,9 +335,16 @@ impl Store {
             tools_dir: tools_dir.to_path_buf(),
             lock,
         };
+        // A database being created is in rollback-journal mode until its first connection
+        // switches it to WAL, and there SQLite answers some lock conflicts with an immediate
+        // "database is locked" instead of waiting: processes creating a home at once take turns.
+        // An existing home is opened without waiting for anyone.
+        let fresh = std::fs::metadata(db_path).map_or(true, |m| m.len() == 0);
+        let creating = if fresh { Some(store.write_lock()?) } else { None };
         let mut conn = store.conn()?;
         migrate(&mut conn, db_path)?;
         drop(conn);
+        drop(creating);
         Ok(store)
     }
 
