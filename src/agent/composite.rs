@@ -161,13 +161,7 @@ impl<'a> Composites<'a> {
     /// composites as tools and announces changes by it). Kept apart from the store's generation,
     /// which the search index matches: composites are not in the index.
     pub fn generation(&self) -> Result<u64, StoreError> {
-        self.store
-            .with_connection(|c| {
-                c.query_row("SELECT value FROM meta WHERE key = 'composites_generation'", [], |r| r.get::<_, String>(0))
-                    .optional()
-            })?
-            .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
-            .map_err(db)
+        self.store.with_connection(|c| crate::registry::store::read_counter(c, GENERATION_KEY))?.map_err(db)
     }
 
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<WithEmbedding> {
@@ -243,13 +237,10 @@ impl<'a> Composites<'a> {
 }
 
 fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO meta VALUES ('composites_generation', '1')
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [],
-    )?;
-    Ok(())
+    crate::registry::store::bump_counter(tx, GENERATION_KEY)
 }
+
+const GENERATION_KEY: &str = "composites_generation";
 
 /// The argument mapping of a pattern, learned from its logged occurrences: for step `i > 0`,
 /// a parameter whose logged value equalled step `i-1`'s output in more than half of the

@@ -774,7 +774,7 @@ impl Store {
             params![name, id, MAX_EXAMPLES_PER_TOOL as i64],
         )
         .map_err(db)?;
-        bump_examples_generation(&tx).map_err(db)?;
+        bump_counter(&tx, "examples_generation").map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(ExampleAdded::Added(Example { id, text, source, created_at }))
     }
@@ -799,7 +799,7 @@ impl Store {
         if n == 0 {
             return Ok(None);
         }
-        bump_examples_generation(&tx).map_err(db)?;
+        bump_counter(&tx, "examples_generation").map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(Some(found))
     }
@@ -975,14 +975,20 @@ fn row_to_example(r: &rusqlite::Row<'_>) -> rusqlite::Result<Example> {
     })
 }
 
-/// The key is created on first use: stores migrated before examples existed have none.
-fn bump_examples_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+/// Add one to the counter `key` of the `meta` table, in `tx`. The key is created on first use:
+/// stores migrated before a counter existed have none (read as 0 by [`read_counter`]).
+pub(crate) fn bump_counter(tx: &rusqlite::Transaction<'_>, key: &str) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO meta VALUES ('examples_generation', '1')
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-        [],
+        "INSERT INTO meta VALUES (?1, '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+        [key],
     )?;
     Ok(())
+}
+
+/// The counter `key` of the `meta` table; 0 when it was never bumped.
+pub(crate) fn read_counter(conn: &Connection, key: &str) -> rusqlite::Result<u64> {
+    let v: Option<String> = conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    Ok(v.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 fn bump_generation(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
