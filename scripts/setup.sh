@@ -27,7 +27,7 @@ log "MCP client for the MCP tests (the official Python SDK, in a private venv)"
 bash scripts/mcp-client.sh >/dev/null
 
 # One build serves the main job and the tests: the dev profile with dependencies at opt-level 3.
-log "building toolsmith (a first build takes ~25 min on 2 cores; later ones seconds)"
+log "building toolsmith (a first build takes ~28 min on 2 cores; later ones seconds)"
 cargo build --workspace --all-targets --quiet
 
 log "installing toolsmith (PREFIX=${PREFIX:-$HOME/.local})"
