@@ -168,7 +168,7 @@ impl Toolsmith {
         Ok(self.executor().await?.runtime().clone())
     }
 
-    async fn executor(&self) -> Result<&Arc<ToolExecutor>> {
+    pub(crate) async fn executor(&self) -> Result<&Arc<ToolExecutor>> {
         self.inner
             .executor
             .get_or_try_init(|| async {

@@ -192,6 +192,23 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
     })
     .await??;
     let host = Dist::from_samples("  of which the host call (Runtime::call, same thread)", host);
+    // The executor on one thread (lookup, validation, log): the rest is the hop between threads.
+    let (ex, calls) = (ts.executor().await?.clone(), o.calls);
+    let rt2 = rt.clone();
+    let executor = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Duration>> {
+        let mut samples = Vec::with_capacity(calls);
+        for i in 0..calls {
+            rt2.wait_for_stock(Duration::from_secs(5));
+            let args = format!("{{\"a\": {i}, \"b\": 1}}");
+            let t = Instant::now();
+            let out = ex.execute("add", &args, &RunOptions::default())?;
+            samples.push(t.elapsed());
+            anyhow::ensure!(out.result.get() == (i + 1).to_string(), "wrong result {}", out.result.get());
+        }
+        Ok(samples)
+    })
+    .await??;
+    let executor = Dist::from_samples("  of which the executor (lookup, check, call, log; same thread)", executor);
     // Moving the blocking call off the async thread and back, with nothing to do.
     let mut hop = Vec::with_capacity(o.calls);
     for _ in 0..o.calls {
@@ -252,7 +269,7 @@ pub async fn exec(config: &Config, o: ExecOptions) -> anyhow::Result<ExecReport>
     let native = Dist::from_samples("floor: native Rust in-process (JSON in, add, JSON out)", native);
 
     let speedup = sub.p50_ms / fresh.p50_ms;
-    rows.extend([fresh, host, hop, sub, proc_dist, native]);
+    rows.extend([fresh, executor, host, hop, sub, proc_dist, native]);
     Ok(ExecReport {
         rows,
         speedup_vs_subprocess: speedup,
