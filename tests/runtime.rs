@@ -149,6 +149,30 @@ fn hundred_concurrent_calls_from_threads() {
     assert_eq!(total, 100);
 }
 
+/// Callers outpacing the janitors (8 threads against one janitor a core) drop their own stores;
+/// the stock still fills again afterwards: no place of it is left claimed by a janitor.
+#[test]
+fn the_stock_refills_after_callers_outpaced_the_janitors() {
+    let rt = Arc::new(runtime::open(&toolsmith::Config::from_env().unwrap(), Usage::Serving).unwrap());
+    assert!(rt.wait_for_stock(Duration::from_secs(30)), "the stock fills at start");
+    let code = Arc::new(rt.compile("def inc(n: int) -> int:\n    return n + 1\n", "inc.py").unwrap());
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (rt, code) = (rt.clone(), code.clone());
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let out = rt.call(&code, "inc", &format!("{{\"n\": {}}}", t * 100 + i), &CallOptions::default());
+                    assert_eq!(out.unwrap().result.get(), (t * 100 + i + 1).to_string());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(rt.wait_for_stock(Duration::from_secs(30)), "the stock fills again");
+}
+
 #[test]
 fn compile_error_names_the_line() {
     let e = rt().compile("def f(:\n    pass\n", "broken.py").unwrap_err();
