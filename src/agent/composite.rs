@@ -247,45 +247,12 @@ const GENERATION_KEY: &str = "composites_generation";
 /// occurrences comes from the previous step; the rest from the request.
 pub fn learn_mapping(store: &Store, tools: &[String]) -> Result<Vec<CompositeStep>, StoreError> {
     // (inputs, outputs) of each step of each occurrence, newest occurrences first.
-    let occurrences = store
-        .with_connection(|c| -> rusqlite::Result<Vec<Occurrence>> {
-            let mut stmt = c.prepare_cached(
-                "SELECT session_id, tool_name, inputs, outputs FROM executions
-                 WHERE session_id IN (SELECT DISTINCT session_id FROM executions WHERE tool_name = ?1 AND session_id IS NOT NULL)
-                 ORDER BY session_id, id",
-            )?;
-            let mut rows = stmt.query([&tools[0]])?;
-            let mut found = Vec::new();
-            let mut run: Vec<(String, Value, Option<Value>)> = Vec::new();
-            let mut session: Option<String> = None;
-            let scan = |run: &Vec<(String, Value, Option<Value>)>, found: &mut Vec<_>| {
-                for w in run.windows(tools.len()) {
-                    if w.iter().zip(tools).all(|(s, t)| &s.0 == t) {
-                        found.push(w.iter().map(|s| (s.1.clone(), s.2.clone())).collect());
-                    }
-                }
-            };
-            while let Some(r) = rows.next()? {
-                let s: String = r.get(0)?;
-                if session.as_deref() != Some(&s) {
-                    scan(&run, &mut found);
-                    run.clear();
-                    session = Some(s);
-                }
-                let inputs: String = r.get(2)?;
-                let outputs: Option<String> = r.get(3)?;
-                run.push((
-                    r.get(1)?,
-                    serde_json::from_str(&inputs).unwrap_or(Value::Null),
-                    outputs.and_then(|o| serde_json::from_str(&o).ok()),
-                ));
-            }
-            scan(&run, &mut found);
-            found.reverse();
-            found.truncate(MAPPING_SAMPLE);
-            Ok(found)
-        })?
-        .map_err(|source| StoreError::Db { path: "executions".into(), source })?;
+    let mut occurrences: Vec<Occurrence> = crate::agent::tracker::occurrences(store, tools, |r| {
+        let (inputs, outputs): (String, Option<String>) = (r.get(2)?, r.get(3)?);
+        Ok((serde_json::from_str(&inputs).unwrap_or(Value::Null), outputs.and_then(|o| serde_json::from_str(&o).ok())))
+    })?;
+    occurrences.reverse();
+    occurrences.truncate(MAPPING_SAMPLE);
     let mut steps: Vec<CompositeStep> =
         tools.iter().map(|t| CompositeStep { tool: t.clone(), inputs: BTreeMap::new() }).collect();
     for i in 1..tools.len() {

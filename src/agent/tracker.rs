@@ -134,31 +134,7 @@ impl<'a> WorkflowTracker<'a> {
     /// How often `tools` ran as consecutive executions in a session (overlaps counted), read
     /// from the sessions that ran its first tool only.
     pub fn sequence_frequency(&self, tools: &[String]) -> Result<u64, StoreError> {
-        if tools.is_empty() {
-            return Ok(0);
-        }
-        self.store
-            .with_connection(|conn| -> rusqlite::Result<u64> {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT session_id, tool_name FROM executions
-                     WHERE session_id IN (SELECT DISTINCT session_id FROM executions WHERE tool_name = ?1 AND session_id IS NOT NULL)
-                     ORDER BY session_id, id",
-                )?;
-                let mut rows = stmt.query([&tools[0]])?;
-                let (mut n, mut session, mut run) = (0u64, None::<String>, Vec::<String>::new());
-                let count = |run: &[String]| run.windows(tools.len()).filter(|w| *w == tools).count() as u64;
-                while let Some(r) = rows.next()? {
-                    let s: String = r.get(0)?;
-                    if session.as_deref() != Some(&s) {
-                        n += count(&run);
-                        run.clear();
-                        session = Some(s);
-                    }
-                    run.push(r.get(1)?);
-                }
-                Ok(n + count(&run))
-            })?
-            .map_err(|source| StoreError::Db { path: "executions".into(), source })
+        Ok(occurrences(self.store, tools, |_| Ok(()))?.len() as u64)
     }
 
     /// The seed's `get_tool_relationships`: pairs whose confidence reaches `min_confidence`,
@@ -190,4 +166,46 @@ impl<'a> WorkflowTracker<'a> {
             })?
             .map_err(|source| StoreError::Db { path: "transitions".into(), source })
     }
+}
+
+/// Every occurrence of `tools` as consecutive executions of one session (overlaps counted),
+/// oldest first, read from the sessions that ran its first tool only: for each, `read` of each
+/// step's row (columns `session_id, tool_name, inputs, outputs`).
+pub(crate) fn occurrences<T: Clone>(
+    store: &Store,
+    tools: &[String],
+    read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<Vec<T>>, StoreError> {
+    if tools.is_empty() {
+        return Ok(Vec::new());
+    }
+    store
+        .with_connection(|conn| -> rusqlite::Result<Vec<Vec<T>>> {
+            let mut stmt = conn.prepare_cached(
+                "SELECT session_id, tool_name, inputs, outputs FROM executions
+                 WHERE session_id IN (SELECT DISTINCT session_id FROM executions WHERE tool_name = ?1 AND session_id IS NOT NULL)
+                 ORDER BY session_id, id",
+            )?;
+            let mut rows = stmt.query([&tools[0]])?;
+            let (mut found, mut session, mut run) = (Vec::new(), None::<String>, Vec::<(String, T)>::new());
+            let scan = |run: &[(String, T)], found: &mut Vec<Vec<T>>| {
+                for w in run.windows(tools.len()) {
+                    if w.iter().zip(tools).all(|(step, t)| &step.0 == t) {
+                        found.push(w.iter().map(|step| step.1.clone()).collect());
+                    }
+                }
+            };
+            while let Some(r) = rows.next()? {
+                let s: String = r.get(0)?;
+                if session.as_deref() != Some(&s) {
+                    scan(&run, &mut found);
+                    run.clear();
+                    session = Some(s);
+                }
+                run.push((r.get(1)?, read(r)?));
+            }
+            scan(&run, &mut found);
+            Ok(found)
+        })?
+        .map_err(|source| StoreError::Db { path: "executions".into(), source })
 }
