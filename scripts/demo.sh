@@ -19,6 +19,11 @@ echo "Registering it: tested with pytest in Docker, then in the WASM runtime, th
 export TOOLSMITH_HOME="$(mktemp -d)"
 ts tools add --name profit_margins --code profit_margins.py --tests test_profit_margins.py --data data
 ts tools search "what margin does each product make"
+echo "Example requests (written with a tool, or learned from the requests it answered) lift a paraphrase:" >&2
+while IFS= read -r request; do
+  ts tools examples profit_margins --add "$request" >/dev/null
+done < profit_margins.requests.txt
+ts tools search "what margin does each product make"
 ts run profit_margins --allow-read data --args '{"path": "data/sales.csv"}' --json
 ts run profit_margins --args '{"path": 42}' --json || true
 rm -rf "$TOOLSMITH_HOME"
