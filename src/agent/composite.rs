@@ -247,7 +247,7 @@ const GENERATION_KEY: &str = "composites_generation";
 /// occurrences comes from the previous step; the rest from the request.
 pub fn learn_mapping(store: &Store, tools: &[String]) -> Result<Vec<CompositeStep>, StoreError> {
     // (inputs, outputs) of each step of each occurrence, newest occurrences first.
-    let mut occurrences: Vec<Occurrence> = crate::agent::tracker::occurrences(store, tools, |r| {
+    let mut occurrences: Vec<Occurrence> = crate::agent::tracker::occurrences(store, tools, true, |r| {
         let (inputs, outputs): (String, Option<String>) = (r.get(2)?, r.get(3)?);
         Ok((serde_json::from_str(&inputs).unwrap_or(Value::Null), outputs.and_then(|o| serde_json::from_str(&o).ok())))
     })?;

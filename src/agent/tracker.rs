@@ -134,7 +134,7 @@ impl<'a> WorkflowTracker<'a> {
     /// How often `tools` ran as consecutive executions in a session (overlaps counted), read
     /// from the sessions that ran its first tool only.
     pub fn sequence_frequency(&self, tools: &[String]) -> Result<u64, StoreError> {
-        Ok(occurrences(self.store, tools, |_| Ok(()))?.len() as u64)
+        Ok(occurrences(self.store, tools, false, |_| Ok(()))?.len() as u64)
     }
 
     /// The seed's `get_tool_relationships`: pairs whose confidence reaches `min_confidence`,
@@ -170,10 +170,12 @@ impl<'a> WorkflowTracker<'a> {
 
 /// Every occurrence of `tools` as consecutive executions of one session (overlaps counted),
 /// oldest first, read from the sessions that ran its first tool only: for each, `read` of each
-/// step's row (columns `session_id, tool_name, inputs, outputs`).
+/// step's row (columns `session_id, tool_name, inputs, outputs`). Without `values`, `inputs` and
+/// `outputs` are NULL: a count need not read every logged argument and result.
 pub(crate) fn occurrences<T: Clone>(
     store: &Store,
     tools: &[String],
+    values: bool,
     read: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<Vec<T>>, StoreError> {
     if tools.is_empty() {
@@ -182,11 +184,12 @@ pub(crate) fn occurrences<T: Clone>(
     store
         .with_connection(|conn| -> rusqlite::Result<Vec<Vec<T>>> {
             let mut stmt = conn.prepare_cached(
-                "SELECT session_id, tool_name, inputs, outputs FROM executions
+                "SELECT session_id, tool_name, CASE WHEN ?2 THEN inputs END, CASE WHEN ?2 THEN outputs END
+                 FROM executions
                  WHERE session_id IN (SELECT DISTINCT session_id FROM executions WHERE tool_name = ?1 AND session_id IS NOT NULL)
                  ORDER BY session_id, id",
             )?;
-            let mut rows = stmt.query([&tools[0]])?;
+            let mut rows = stmt.query(params![&tools[0], values])?;
             let (mut found, mut session, mut run) = (Vec::new(), None::<String>, Vec::<(String, T)>::new());
             let scan = |run: &[(String, T)], found: &mut Vec<Vec<T>>| {
                 for w in run.windows(tools.len()) {
