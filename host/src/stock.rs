@@ -243,8 +243,7 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Arc<Mutex<Receiver<Msg>>>
         // Drops first: they free slots the refill may need.
         match next(&rx, false) {
             Ok(Some(Msg::Drop(ready, slot))) => {
-                retire(ready, slot);
-                pending.fetch_sub(1, Ordering::SeqCst);
+                retire_queued(ready, slot, &pending);
                 continue;
             }
             Ok(Some(Msg::Wake) | None) => {}
@@ -277,10 +276,7 @@ fn janitor(shared: Arc<Shared>, inner: Arc<Inner>, rx: Arc<Mutex<Receiver<Msg>>>
             }
         }
         match next(&rx, true) {
-            Ok(Some(Msg::Drop(ready, slot))) => {
-                retire(ready, slot);
-                pending.fetch_sub(1, Ordering::SeqCst);
-            }
+            Ok(Some(Msg::Drop(ready, slot))) => retire_queued(ready, slot, &pending),
             Ok(_) => {}
             Err(()) => return,
         }
@@ -295,6 +291,12 @@ fn reserve_place(inner: &Inner) -> bool {
     }
     inner.making.fetch_add(1, Ordering::SeqCst);
     true
+}
+
+/// [`retire`] a store the [`Dropper`] queued, and count it off the backlog.
+fn retire_queued(ready: Ready, slot: OwnedSlot, pending: &AtomicUsize) {
+    retire(ready, slot);
+    pending.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Drop a used store (the memory reset happens here), then free its slot.
