@@ -384,11 +384,12 @@ pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Resu
     add_variants(&ts, tools, true).await?;
     rt.wait_for_stock(Duration::from_secs(5));
     let rss_idle_bytes = search::rss_bytes();
-    let (mut rss_by_calls, mut done, mut busy) = (vec![], 0, 0.0);
+    let (mut rss_by_calls, mut done, mut busy) = (vec![], 0, Duration::ZERO);
     for quarter in 1..=4 {
         let upto = calls * quarter / 4;
-        let rate = sustained(&ts, 2, upto - done).await?;
-        busy += (upto - done) as f64 / rate.calls_per_s.max(f64::MIN_POSITIVE);
+        let t = Instant::now();
+        sustained(&ts, 2, upto - done).await?;
+        busy += t.elapsed();
         done = upto;
         rt.wait_for_stock(Duration::from_secs(5));
         rss_by_calls.push(RssPoint { calls: done, rss_bytes: search::rss_bytes() });
@@ -400,7 +401,7 @@ pub async fn memory(config: &Config, tools: usize, calls: usize) -> anyhow::Resu
         rss_idle_bytes,
         rss_after_calls_bytes: rss_by_calls.last().map_or(rss_idle_bytes, |p| p.rss_bytes),
         rss_by_calls,
-        calls_per_s: done as f64 / busy.max(f64::MIN_POSITIVE),
+        calls_per_s: done as f64 / busy.as_secs_f64().max(f64::MIN_POSITIVE),
     })
 }
 
